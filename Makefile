@@ -1,0 +1,32 @@
+# Two commands do all set-up: `make run` (train and evaluate with default parameters) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NAME ?= default
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install run test figures clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: install  ## run the four notebooks with default parameters into runs/$(NAME)/
+	$(PY) -m gan_ad run --name $(NAME)
+
+test: install  ## unit tests, then every notebook at tiny size under nbval
+	$(PY) -m pytest -q tests
+	rm -rf runs/nbval
+	$(PY) -m gan_ad run --name nbval --prepare-only -f tests/tiny.yaml
+	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider runs/nbval
+
+figures:  ## copy the figures and metrics of runs/$(NAME) into figures/ (the reference run shown in the README)
+	cp runs/$(NAME)/figures/*.png runs/$(NAME)/metrics.json figures/
+
+clean:
+	rm -rf $(VENV) runs

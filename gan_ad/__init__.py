@@ -1,0 +1,1 @@
+"""gan-ad: anomaly detection in handwritten digits with a GAN (AnoGAN), taught in notebooks."""

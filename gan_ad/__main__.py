@@ -1,0 +1,49 @@
+"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ...`` and ``python -m gan_ad params``."""
+import argparse
+import sys
+
+import papermill as pm
+import yaml
+
+from . import runner
+
+
+def main(argv=None):
+    """Parse the command line and run it; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m gan_ad", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute the pipeline notebooks with papermill into runs/NAME/")
+    run.add_argument("--name", default="default", help="run folder under runs/ (default: default)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                     help="set a notebook parameter; VALUE is read as YAML (5, 0.1, [0, 1], text)")
+    run.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p wins over it)")
+    run.add_argument("--prepare-only", action="store_true", help="write the parameterised notebooks without running them")
+    sub.add_parser("params", help="list every notebook's parameters and defaults")
+    args = parser.parse_args(argv)
+
+    if args.command == "params":
+        for notebook, params in runner.pipeline_parameters().items():
+            print(notebook)
+            for name, default in params.items():
+                print(f"  {name} = {default}")
+        return 0
+    params = {}
+    if args.parameters_file:
+        with open(args.parameters_file) as f:
+            params.update(yaml.safe_load(f) or {})
+    params.update({key: runner.parse_value(value) for key, value in args.parameter})
+    try:
+        run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only)
+    except runner.ParameterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except pm.PapermillExecutionError as err:
+        print(f"error: {err.ename}: {err.evalue}\nThe executed notebook with the full traceback is in runs/{args.name}/.",
+              file=sys.stderr)
+        return 1
+    print(f"Notebooks written to {run_dir}" if args.prepare_only else runner.summary(run_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

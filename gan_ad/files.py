@@ -1,0 +1,60 @@
+"""Files of a run: atomic writes, JSON, and the check that an earlier notebook ran.
+
+Every artefact a notebook saves goes through :func:`atomic_path`, so an interrupted run
+never leaves a half-written file behind: the data is written under a temporary name in the
+same folder and renamed into place only once it is complete.
+"""
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+RUNS_DIR = PROJECT_ROOT / "runs"
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+
+
+class MissingStepError(RuntimeError):
+    """Raised when a notebook needs a file that an earlier notebook writes."""
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
+
+    The temporary name keeps the suffix (``.keras``, ``.png``, ``.npz`` ...) so that writers
+    which infer the format from it keep working. On error the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    return Path(path)
+
+
+def read_json(path):
+    """Read a JSON file written by :func:`write_json`."""
+    return json.loads(Path(path).read_text())
+
+
+def require(run_dir, filename, notebook):
+    """Return ``run_dir/filename``, or stop with a sentence naming the notebook that writes it."""
+    path = Path(run_dir) / filename
+    if not path.exists():
+        raise MissingStepError(
+            f"{path} does not exist. Run notebooks/{notebook}.ipynb first with the same "
+            f"run_dir ({run_dir}), or run the whole pipeline with `python -m gan_ad run`."
+        )
+    return path

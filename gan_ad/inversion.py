@@ -1,0 +1,86 @@
+"""Inversion: AnoGAN's search for the latent z whose generated image is closest to a query.
+
+Explained in ``notebooks/03_latent_inversion.ipynb``. For a batch of images x, Adam
+optimises a batch of latent vectors z (one per image, all at once in one ``tf.function``) to
+minimise the anomaly score
+
+    score(x, z) = (1 - lam) * mean|x - G(z)| + lam * mean|f(x) - f(G(z))|
+
+where f is the discriminator's feature layer (feature matching). Normal digits, which the
+generator has learnt, reach a low score; anomalies do not. Both networks run in inference
+mode (BatchNorm uses its moving statistics), so a score does not depend on its batch.
+"""
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .models import feature_extractor
+
+
+@dataclass
+class InversionResult:
+    """Scores and images of one inversion: one row per query image."""
+
+    scores: np.ndarray           # (N,) the anomaly score at the last step
+    residual_scores: np.ndarray  # (N,) mean |x - G(z)|
+    feature_scores: np.ndarray   # (N,) mean |f(x) - f(G(z))|
+    reconstructions: np.ndarray  # (N, 28, 28, 1) G(z), the closest generated images
+    residuals: np.ndarray        # (N, 28, 28, 1) |x - G(z)|, where the image differs
+    z: np.ndarray                # (N, latent_dim) the latent vectors found
+
+
+class Inverter:
+    """AnoGAN latent inversion for many images at once.
+
+    ``steps`` Adam steps of size ``learning_rate`` on z, started from a standard normal
+    draw seeded by ``seed``; ``lam`` weighs the feature-matching term; images go through in
+    batches of ``batch_size`` (the last one padded, so the graph is traced once).
+    """
+
+    def __init__(self, generator, discriminator, lam=0.1, steps=50, learning_rate=0.05, batch_size=500, seed=0):
+        if not 0 <= lam <= 1:
+            raise ValueError(f"lam weighs two terms and must lie in [0, 1], got {lam}.")
+        if steps < 0 or batch_size < 1:
+            raise ValueError(f"steps must be >= 0 and batch_size >= 1, got {steps} and {batch_size}.")
+        self.generator, self.features = generator, feature_extractor(discriminator)
+        self.lam, self.steps, self.batch_size, self.seed = lam, int(steps), int(batch_size), seed
+        self.latent_dim = generator.input_shape[-1]
+        self.z = tf.Variable(tf.zeros((self.batch_size, self.latent_dim)))
+        self.optimizer = keras.optimizers.Adam(learning_rate)
+        self.optimizer.build([self.z])
+
+    def _terms(self, x, generated):
+        residual = tf.reduce_mean(tf.abs(x - generated), axis=[1, 2, 3])
+        feature = tf.reduce_mean(tf.abs(self.features(x, training=False) - self.features(generated, training=False)), axis=1)
+        return (1 - self.lam) * residual + self.lam * feature, residual, feature
+
+    @tf.function
+    def _invert_batch(self, x, z0):
+        self.z.assign(z0)
+        for v in self.optimizer.variables:  # a fresh Adam for every batch
+            v.assign(tf.zeros_like(v))
+        for _ in tf.range(self.steps):
+            with tf.GradientTape() as tape:
+                score, _, _ = self._terms(x, self.generator(self.z, training=False))
+                loss = tf.reduce_sum(score)  # each z only affects its own image's score
+            self.optimizer.apply_gradients([(tape.gradient(loss, self.z), self.z)])
+        generated = self.generator(self.z, training=False)
+        return (*self._terms(x, generated), generated, self.z)
+
+    def invert(self, images):
+        """Invert ``images`` (N, 28, 28, 1) in [-1, 1]; return an :class:`InversionResult`."""
+        images = np.asarray(images, dtype="float32")
+        if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or len(images) == 0:
+            raise ValueError(f"Expected images of shape (N, 28, 28, 1) scaled to [-1, 1], got {images.shape}.")
+        rng = np.random.default_rng(self.seed)
+        parts = []
+        for start in range(0, len(images), self.batch_size):
+            x = images[start:start + self.batch_size]
+            n = len(x)
+            padded = np.concatenate([x, np.zeros((self.batch_size - n, 28, 28, 1), "float32")])
+            z0 = rng.standard_normal((self.batch_size, self.latent_dim)).astype("float32")
+            parts.append([t.numpy()[:n] for t in self._invert_batch(padded, z0)])
+        scores, residual, feature, generated, z = (np.concatenate(p) for p in zip(*parts))
+        return InversionResult(scores, residual, feature, generated, np.abs(images - generated), z)

@@ -1,0 +1,51 @@
+"""Metrics: how well scores separate anomalies from normals, with ``sklearn.metrics``.
+
+Explained in ``notebooks/04_evaluation.ipynb``. The threshold comes from validation normals
+(a chosen false-alarm rate), never from the test set.
+"""
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+
+
+def threshold_at_false_alarm_rate(normal_scores, rate=0.05):
+    """The score above which only ``rate`` of the given (validation) normals lie."""
+    if not 0 < rate < 1:
+        raise ValueError(f"The false-alarm rate must lie strictly between 0 and 1, got {rate}.")
+    if len(normal_scores) == 0:
+        raise ValueError("No normal scores to set a threshold on.")
+    return float(np.quantile(normal_scores, 1 - rate))
+
+
+def detection_metrics(is_anomaly, scores, threshold):
+    """AUROC, AUPRC, and precision/recall/F1/accuracy/false-alarm rate at ``threshold`` (score > threshold = anomaly)."""
+    is_anomaly = np.asarray(is_anomaly)
+    if len(np.unique(is_anomaly)) != 2:
+        raise ValueError("Scoring needs both normal and anomalous examples.")
+    flagged = np.asarray(scores) > threshold
+    tn, fp, fn, tp = metrics.confusion_matrix(is_anomaly, flagged, labels=[0, 1]).ravel()
+    return {
+        "auroc": float(metrics.roc_auc_score(is_anomaly, scores)),
+        "auprc": float(metrics.average_precision_score(is_anomaly, scores)),
+        "threshold": float(threshold),
+        "precision": float(metrics.precision_score(is_anomaly, flagged, zero_division=0)),
+        "recall": float(metrics.recall_score(is_anomaly, flagged)),
+        "f1": float(metrics.f1_score(is_anomaly, flagged)),
+        "accuracy": float(metrics.accuracy_score(is_anomaly, flagged)),
+        "false_alarm_rate": float(fp / (fp + tn)),
+        "n_images": int(len(is_anomaly)),
+        "n_anomalies": int(is_anomaly.sum()),
+    }
+
+
+def auroc_per_class(scores, digits, is_anomaly):
+    """AUROC of all normals against each anomalous class alone, as a DataFrame indexed by class."""
+    scores, digits, is_anomaly = map(np.asarray, (scores, digits, is_anomaly))
+    normal = scores[is_anomaly == 0]
+    rows = []
+    for digit in np.unique(digits[is_anomaly == 1]):
+        anomalous = scores[digits == digit]
+        y = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
+        rows.append({"digit": int(digit), "n_images": len(anomalous),
+                     "auroc": float(metrics.roc_auc_score(y, np.r_[normal, anomalous]))})
+    return pd.DataFrame(rows).set_index("digit")

@@ -1,0 +1,188 @@
+"""Training: the GAN as a ``keras.Model`` with its own ``train_step``, trained with ``fit``.
+
+Explained in ``notebooks/02_train_gan.ipynb``. :func:`fit_gan` adds the callbacks a run
+keeps (sample grids, a CSV of losses, the validation AUROC, a ``.keras`` checkpoint per
+epoch) and resumes from the last checkpoint when the run folder already has some.
+"""
+import re
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from sklearn.metrics import roc_auc_score
+
+from .files import atomic_path, read_json, write_json
+from .inversion import Inverter
+from .plots import image_grid, save_fig
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic (same seed, same run)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+@keras.saving.register_keras_serializable(package="gan_ad")
+class GAN(keras.Model):
+    """Generator and discriminator trained against each other (non-saturating DCGAN loss)."""
+
+    def __init__(self, generator, discriminator, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = generator.input_shape[-1]
+        self.seed_generator = keras.random.SeedGenerator(0)
+        self.built = True  # both networks are built already; nothing is created on first call
+
+    def compile(self, d_optimizer, g_optimizer):
+        """Set one optimizer per network and build their slots (so checkpoints restore them)."""
+        super().compile()
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator.trainable_variables)
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker]
+
+    def train_step(self, real):
+        batch = tf.shape(real)[0]
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = (self.bce(tf.ones_like(real_logits), real_logits)
+                      + self.bce(tf.zeros_like(fake_logits), fake_logits))
+        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            fake_logits = self.discriminator(self.generator(z, training=True), training=True)
+            g_loss = self.bce(tf.ones_like(fake_logits), fake_logits)
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        return {**super().get_config(),
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator)}
+
+    @classmethod
+    def from_config(cls, config):
+        generator = keras.saving.deserialize_keras_object(config.pop("generator"))
+        discriminator = keras.saving.deserialize_keras_object(config.pop("discriminator"))
+        return cls(generator, discriminator, **config)
+
+
+def make_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5):
+    """Wrap the two networks in a compiled :class:`GAN` with DCGAN's Adam settings."""
+    gan = GAN(generator, discriminator)
+    gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1),
+                keras.optimizers.Adam(learning_rate, beta_1=beta_1))
+    return gan
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Save a grid of images generated from the same fixed z after every epoch."""
+
+    def __init__(self, folder, n=64, seed=0):
+        super().__init__()
+        self.folder, self.n, self.seed = folder, n, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        z = np.random.default_rng(self.seed).standard_normal((self.n, self.model.latent_dim)).astype("float32")
+        images = self.model.generator(z, training=False).numpy()
+        save_fig(image_grid(images, title=f"epoch {epoch + 1}"), f"epoch_{epoch + 1:03d}", self.folder, close=True)
+
+
+class ValidationAUROC(keras.callbacks.Callback):
+    """Log ``val_auroc``: AnoGAN scores of a fixed validation subset after every epoch.
+
+    Place it before :class:`keras.callbacks.CSVLogger` so the CSV records the value.
+    """
+
+    def __init__(self, images, is_anomaly, **inverter_kwargs):
+        super().__init__()
+        self.images, self.is_anomaly, self.inverter_kwargs = images, is_anomaly, inverter_kwargs
+
+    def on_train_begin(self, logs=None):
+        self.inverter = Inverter(self.model.generator, self.model.discriminator, **self.inverter_kwargs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_auroc"] = float(roc_auc_score(self.is_anomaly, self.inverter.invert(self.images).scores))
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save the whole GAN (weights and optimizer state) as ``epoch_NNN.keras`` after every epoch."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        with atomic_path(self.folder / f"epoch_{epoch + 1:03d}.keras") as tmp:
+            self.model.save(tmp)
+
+
+def checkpoints(folder):
+    """Map epoch number -> checkpoint path for the ``epoch_NNN.keras`` files in ``folder``."""
+    found = {int(m.group(1)): p for p in folder.glob("epoch_*.keras")
+             if (m := re.fullmatch(r"epoch_(\d+)\.keras", p.name))}
+    return dict(sorted(found.items()))
+
+
+def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
+    """Train ``gan`` for ``epochs`` epochs with the run's callbacks; resume if checkpoints exist.
+
+    ``config`` (the settings that shape the weights) is saved as ``train_config.json``; resuming
+    with different settings is refused. ``monitor`` is a :class:`ValidationAUROC` or ``None``.
+    Returns the history of all epochs as a DataFrame (from ``history.csv``).
+    """
+    ckpt_dir, history_csv = run_dir / "checkpoints", run_dir / "history.csv"
+    saved = checkpoints(ckpt_dir)
+    config_path = run_dir / "train_config.json"
+    if saved and config_path.exists() and read_json(config_path) != config:
+        raise ValueError(
+            f"{run_dir} holds checkpoints trained with {read_json(config_path)}, not {config}. "
+            "Use another run_dir, or delete its checkpoints/ folder to train from scratch.")
+    write_json(config_path, config)
+    initial_epoch = 0
+    if saved:
+        initial_epoch, path = list(saved.items())[-1]
+        try:
+            gan.load_weights(path)
+        except Exception as err:
+            raise ValueError(f"Checkpoint {path} cannot be read ({err}). Delete it to resume from the one before.") from err
+        print(f"Resuming from {path.name} (epoch {initial_epoch} of {epochs}).")
+    if history_csv.exists() and history_csv.stat().st_size == 0:
+        history_csv.unlink()  # CSVLogger opened it, then training stopped before an epoch ended
+    if history_csv.exists():  # keep only the rows of epochs that have a checkpoint
+        rows = pd.read_csv(history_csv)
+        with atomic_path(history_csv) as tmp:
+            rows[rows["epoch"] < initial_epoch].to_csv(tmp, index=False)
+    if initial_epoch < epochs:
+        callbacks = [SampleGrid(run_dir / "samples")] + ([monitor] if monitor else [])
+        callbacks += [keras.callbacks.CSVLogger(str(history_csv), append=True), EpochCheckpoint(ckpt_dir)]
+        gan.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
+                shuffle=False)  # the tf.data pipeline shuffles already
+    history = pd.read_csv(history_csv)
+    history["epoch"] += 1  # CSVLogger counts from 0; people count from 1
+    return history
+
+
+def export_models(gan, run_dir, epoch):
+    """Load checkpoint ``epoch`` into ``gan`` and save its generator and discriminator as the run's models."""
+    gan.load_weights(run_dir / "checkpoints" / f"epoch_{epoch:03d}.keras")
+    for model in (gan.generator, gan.discriminator):
+        with atomic_path(run_dir / f"{model.name}.keras") as tmp:
+            model.save(tmp)
