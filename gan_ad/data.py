@@ -93,11 +93,12 @@ def _class_tuple(digits, what):
 
 
 def make_split(y_train, y_test, normal_digits=(0, 1, 2, 3, 4), anomaly_digits=None,
-               val_fraction=0.1, max_val=2000, max_train=0, max_test=0, seed=0):
+               val_fraction=0.1, max_val=0, max_train=0, max_test=0, seed=0):
     """Choose the indices of the training, validation and test images.
 
     - train: normal training-set images minus a held-out ``val_fraction`` (``max_train`` > 0 caps it);
-    - val: up to ``max_val // 2`` held-out normals plus as many training-set anomalies;
+    - val: the held-out normals plus as many training-set anomalies (``max_val`` > 0 caps the
+      total at ``max_val // 2`` of each, leaving the other held-out normals unused);
     - test: all test images of the chosen classes (``max_test`` > 0 takes a random subset).
 
     Returns a dict of index arrays ``train``, ``val``, ``test`` (into the train/test arrays).

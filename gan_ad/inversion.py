@@ -47,9 +47,11 @@ class Inverter:
         self.generator, self.features = generator, feature_extractor(discriminator)
         self.lam, self.steps, self.batch_size, self.seed = lam, int(steps), int(batch_size), seed
         self.latent_dim = generator.input_shape[-1]
-        self.z = tf.Variable(tf.zeros((self.batch_size, self.latent_dim)))
+        self.z = keras.Variable(np.zeros((self.batch_size, self.latent_dim), "float32"), name="z")
         self.optimizer = keras.optimizers.Adam(learning_rate)
         self.optimizer.build([self.z])
+        # what a fresh Adam starts from: step count and moments (the learning rate stays)
+        self.optimizer_state = [v for v in self.optimizer.variables if v.name != "learning_rate"]
 
     def _terms(self, x, generated):
         residual = tf.reduce_mean(tf.abs(x - generated), axis=[1, 2, 3])
@@ -59,7 +61,7 @@ class Inverter:
     @tf.function
     def _invert_batch(self, x, z0):
         self.z.assign(z0)
-        for v in self.optimizer.variables:  # a fresh Adam for every batch
+        for v in self.optimizer_state:  # a fresh Adam for every batch
             v.assign(tf.zeros_like(v))
         for _ in tf.range(self.steps):
             with tf.GradientTape() as tape:

@@ -39,4 +39,4 @@ def build_discriminator(width=64):
 
 def feature_extractor(discriminator):
     """A model mapping images to the discriminator's ``features`` layer (same weights)."""
-    return keras.Model(discriminator.inputs, discriminator.get_layer(FEATURE_LAYER).output, name="features")
+    return keras.Model(discriminator.inputs[0], discriminator.get_layer(FEATURE_LAYER).output, name="features")

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from gan_ad import metrics
+
+
+def test_threshold_lets_the_chosen_share_of_normals_through():
+    normal = np.arange(100, dtype=float)
+    t = metrics.threshold_at_false_alarm_rate(normal, 0.05)
+    assert np.mean(normal > t) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="false-alarm rate"):
+        metrics.threshold_at_false_alarm_rate(normal, 0)
+    with pytest.raises(ValueError, match="No normal scores"):
+        metrics.threshold_at_false_alarm_rate([], 0.05)
+
+
+def test_detection_metrics_on_a_worked_example():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.9, 0.4, 0.8, 0.85, 0.95])
+    m = metrics.detection_metrics(y, s, threshold=0.5)
+    # flagged: 0.9 (false alarm), 0.8, 0.85, 0.95 (hits); 0.4 missed
+    assert m["precision"] == pytest.approx(3 / 4)
+    assert m["recall"] == pytest.approx(3 / 4)
+    assert m["f1"] == pytest.approx(3 / 4)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["false_alarm_rate"] == pytest.approx(1 / 4)
+    assert m["auroc"] == pytest.approx(13 / 16)  # 13 of 16 (anomaly, normal) pairs ranked right
+    assert (m["n_images"], m["n_anomalies"]) == (8, 4)
+
+
+def test_detection_metrics_need_both_classes():
+    with pytest.raises(ValueError, match="both normal and anomalous"):
+        metrics.detection_metrics([1, 1], [0.1, 0.2], 0.5)
+
+
+def test_auroc_per_class():
+    digits = np.array([0, 0, 5, 5, 7, 7])
+    is_anomaly = (digits >= 5).astype(int)
+    scores = np.array([0.1, 0.2, 0.9, 0.8, 0.15, 0.05])
+    table = metrics.auroc_per_class(scores, digits, is_anomaly)
+    assert list(table.index) == [5, 7]
+    assert table.loc[5, "auroc"] == 1.0 and table.loc[7, "auroc"] == 0.25
+    assert list(table["n_images"]) == [2, 2]

@@ -1,0 +1,57 @@
+import nbformat
+import pytest
+
+from gan_ad import runner
+from gan_ad.__main__ import main
+
+
+@pytest.fixture(scope="module")
+def declared():
+    return runner.pipeline_parameters()
+
+
+def test_every_notebook_takes_a_run_dir(declared):
+    assert list(declared) == list(runner.PIPELINE)
+    assert all("run_dir" in params for params in declared.values())
+
+
+def test_only_run_dir_and_seed_are_shared_between_notebooks(declared):
+    # the runner passes a value to every notebook that declares the name, so one name must mean one thing
+    seen = {}
+    for notebook, params in declared.items():
+        for name in params:
+            seen.setdefault(name, []).append(notebook)
+    shared = {name for name, notebooks in seen.items() if len(notebooks) > 1}
+    assert shared <= {"run_dir", "seed"}
+
+
+def test_unknown_parameter_lists_the_valid_ones(declared):
+    runner.check_parameters({"epochs": 1, "lam": 0.5}, declared)
+    with pytest.raises(runner.ParameterError, match=r"Unknown parameter\(s\) epoch\. Valid parameters: .*epochs"):
+        runner.check_parameters({"epoch": 1}, declared)
+    with pytest.raises(runner.ParameterError, match="--name"):
+        runner.check_parameters({"run_dir": "x"}, declared)
+
+
+@pytest.mark.parametrize("text, value", [("5", 5), ("0.1", 0.1), ("[0, 1]", [0, 1]), ("mnist", "mnist"), ("null", None)])
+def test_parse_value(text, value):
+    assert runner.parse_value(text) == value
+
+
+def test_prepare_only_injects_parameters(tmp_path):
+    run_dir = runner.run_pipeline("x", {"epochs": 2, "lam": 0.5}, runs_dir=tmp_path, prepare_only=True, echo=False)
+    assert sorted(p.stem for p in run_dir.glob("*.ipynb")) == list(runner.PIPELINE)
+    injected = nbformat.read(run_dir / "02_train_gan.ipynb", as_version=4)
+    source = next(c.source for c in injected.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "epochs = 2" in source and f'run_dir = "{run_dir}"' in source and "lam" not in source
+
+
+def test_cli_rejects_a_misspelled_parameter(capsys):
+    assert main(["run", "--name", "never", "-p", "epoch", "3"]) == 2
+    assert "Valid parameters:" in capsys.readouterr().err
+
+
+def test_cli_lists_parameters(capsys):
+    assert main(["params"]) == 0
+    out = capsys.readouterr().out
+    assert "02_train_gan" in out and "epochs = 15" in out

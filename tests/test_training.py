@@ -1,0 +1,74 @@
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from gan_ad import data, models, training
+
+CONFIG = {"latent_dim": 8, "width": 4}
+
+
+def tiny_gan(seed=0):
+    training.seed_everything(seed)
+    return training.make_gan(models.build_generator(8, 4), models.build_discriminator(4))
+
+
+def tiny_data(n=64):
+    return np.random.default_rng(0).uniform(-1, 1, (n, 28, 28, 1)).astype("float32")
+
+
+def fit(run_dir, epochs, monitor=None, config=CONFIG, gan=None):
+    gan = gan or tiny_gan()
+    history = training.fit_gan(gan, data.train_dataset(tiny_data(), 32), run_dir, epochs, config, monitor, verbose=0)
+    return gan, history
+
+
+def test_fit_writes_history_samples_and_checkpoints(tmp_path):
+    x = tiny_data(16)
+    monitor = training.ValidationAUROC(x, np.r_[np.zeros(8), np.ones(8)], steps=2, batch_size=16)
+    _, history = fit(tmp_path, 2, monitor)
+    assert list(history["epoch"]) == [1, 2]
+    assert {"d_loss", "g_loss", "val_auroc"} <= set(history.columns)
+    assert history["val_auroc"].between(0, 1).all()
+    assert sorted(training.checkpoints(tmp_path / "checkpoints")) == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+
+
+def test_training_resumes_after_the_last_checkpoint(tmp_path):
+    fit(tmp_path, 2)
+    (tmp_path / "checkpoints" / "epoch_002.keras").unlink()  # as if stopped while saving epoch 2
+    gan, history = fit(tmp_path, 3)
+    assert list(history["epoch"]) == [1, 2, 3]  # epoch 2 trained again, not logged twice
+    assert int(gan.g_optimizer.iterations) == 3 * 2  # optimizer state came back with the weights
+    _, again = fit(tmp_path, 3)  # nothing left to do
+    pd.testing.assert_frame_equal(again, history)
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    fit(tmp_path, 1)
+    with pytest.raises(ValueError, match="delete its checkpoints"):
+        fit(tmp_path, 2, config={**CONFIG, "width": 8})
+
+
+def test_unreadable_checkpoint_is_reported(tmp_path):
+    fit(tmp_path, 1)
+    (tmp_path / "checkpoints" / "epoch_001.keras").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="epoch_001.keras cannot be read"):
+        fit(tmp_path, 2)
+
+
+def test_same_seed_same_weights(tmp_path):
+    a, _ = fit(tmp_path / "a", 1, gan=tiny_gan(3))
+    b, _ = fit(tmp_path / "b", 1, gan=tiny_gan(3))
+    for va, vb in zip(a.generator.weights, b.generator.weights):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+
+
+def test_export_models_saves_the_chosen_epoch(tmp_path):
+    gan, _ = fit(tmp_path, 2)
+    training.export_models(gan, tmp_path, 1)
+    generator = keras.models.load_model(tmp_path / "generator.keras")
+    ckpt = keras.models.load_model(tmp_path / "checkpoints" / "epoch_001.keras")
+    for a, b in zip(generator.weights, ckpt.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert (tmp_path / "discriminator.keras").exists()
