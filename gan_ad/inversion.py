@@ -52,14 +52,15 @@ class Inverter:
         self.optimizer.build([self.z])
         # what a fresh Adam starts from: step count and moments (the learning rate stays)
         self.optimizer_state = [v for v in self.optimizer.variables if v.name != "learning_rate"]
+        self._invert_batch = tf.function(self._search)  # one graph per inverter, traced once
+
 
     def _terms(self, x, generated):
         residual = tf.reduce_mean(tf.abs(x - generated), axis=[1, 2, 3])
         feature = tf.reduce_mean(tf.abs(self.features(x, training=False) - self.features(generated, training=False)), axis=1)
         return (1 - self.lam) * residual + self.lam * feature, residual, feature
 
-    @tf.function
-    def _invert_batch(self, x, z0):
+    def _search(self, x, z0):
         self.z.assign(z0)
         for v in self.optimizer_state:  # a fresh Adam for every batch
             v.assign(tf.zeros_like(v))
