@@ -71,6 +71,8 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
 
 def summary(run_dir):
     """One line with the test metrics of a finished run, read from its ``metrics.json``."""
-    m = read_json(Path(run_dir) / "metrics.json")["test"]
-    return (f"Test AUROC {m['auroc']:.3f}, AUPRC {m['auprc']:.3f}, F1 {m['f1']:.3f} on {m['n_images']} images. "
-            f"Results in {run_dir}")
+    results = read_json(Path(run_dir) / "metrics.json")
+    m = results["test"]
+    baselines = ", ".join(f"{name} {b['auroc']:.3f}" for name, b in results.get("baselines", {}).items())
+    return (f"Test AUROC {m['auroc']:.3f}, AUPRC {m['auprc']:.3f}, F1 {m['f1']:.3f} on {m['n_images']} images"
+            f"{f' (baselines AUROC: {baselines})' if baselines else ''}. Results in {run_dir}")

@@ -55,3 +55,12 @@ def test_cli_lists_parameters(capsys):
     assert main(["params"]) == 0
     out = capsys.readouterr().out
     assert "02_train_gan" in out and "epochs = 15" in out
+
+
+def test_summary_reads_metrics_json(tmp_path):
+    from gan_ad.files import write_json
+    test = {"auroc": 0.7, "auprc": 0.6, "f1": 0.2, "n_images": 10000}
+    write_json(tmp_path / "metrics.json", {"test": test, "baselines": {"kNN distance": {"auroc": 0.9}}})
+    line = runner.summary(tmp_path)
+    assert line.startswith("Test AUROC 0.700, AUPRC 0.600, F1 0.200 on 10000 images")
+    assert "kNN distance 0.900" in line and str(tmp_path) in line

@@ -1,0 +1,20 @@
+import numpy as np
+import pytest
+
+from gan_ad.baselines import KNNDistance, PCAReconstruction
+
+
+def blobs(n, centre, seed):
+    """Images near one of two fixed patterns: a stand-in for normal vs anomalous digits."""
+    rng = np.random.default_rng(seed)
+    pattern = np.zeros((28, 28, 1), "float32")
+    pattern[centre[0]:centre[0] + 8, centre[1]:centre[1] + 8] = 1
+    return (pattern + 0.1 * rng.standard_normal((n, 28, 28, 1))).astype("float32")
+
+
+@pytest.mark.parametrize("model", [PCAReconstruction(n_components=4), KNNDistance(k=3, n_components=4)])
+def test_baselines_score_the_unfamiliar_pattern_higher(model):
+    model.fit(blobs(100, (4, 4), 0))
+    normal, anomalous = model.score(blobs(20, (4, 4), 1)), model.score(blobs(20, (16, 16), 2))
+    assert normal.shape == anomalous.shape == (20,)
+    assert normal.max() < anomalous.min()
