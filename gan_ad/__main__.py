@@ -1,11 +1,11 @@
-"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ...`` and ``python -m gan_ad params``."""
+"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``params``."""
 import argparse
 import sys
 
 import papermill as pm
 import yaml
 
-from . import runner
+from . import runner, sweep
 
 
 def main(argv=None):
@@ -18,6 +18,10 @@ def main(argv=None):
                      help="set a notebook parameter; VALUE is read as YAML (5, 0.1, [0, 1], text)")
     run.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p wins over it)")
     run.add_argument("--prepare-only", action="store_true", help="write the parameterised notebooks without running them")
+    run.add_argument("--seeds", type=int, default=0, metavar="N",
+                     help="run seeds 0..N-1 into runs/NAME/seed=K and report mean ± std")
+    grid_cmd = sub.add_parser("sweep", help="run the pipeline over a grid of parameters (see gan_ad/sweep.py)")
+    grid_cmd.add_argument("grid", help="YAML file with name, fixed and grid")
     sub.add_parser("params", help="list every notebook's parameters and defaults")
     args = parser.parse_args(argv)
 
@@ -27,12 +31,21 @@ def main(argv=None):
             for name, default in params.items():
                 print(f"  {name} = {default}")
         return 0
-    params = {}
-    if args.parameters_file:
-        with open(args.parameters_file) as f:
-            params.update(yaml.safe_load(f) or {})
-    params.update({key: runner.parse_value(value) for key, value in args.parameter})
     try:
+        if args.command == "sweep":
+            name, fixed, grid = sweep.read_grid(args.grid)
+            return report(sweep.run_grid(name, fixed, grid), [k for k in grid if k != "seed"])
+        params = {}
+        if args.parameters_file:
+            with open(args.parameters_file) as f:
+                params.update(yaml.safe_load(f) or {})
+        params.update({key: runner.parse_value(value) for key, value in args.parameter})
+        if args.seeds:
+            if "seed" in params:
+                raise runner.ParameterError("--seeds sets the seed of each run; drop -p seed.")
+            grid = {"seed": list(range(args.seeds))}
+            sweep.check_grid(params, grid)
+            return report(sweep.run_grid(args.name, params, grid), [])
         run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only)
     except runner.ParameterError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -43,6 +56,17 @@ def main(argv=None):
         return 1
     print(f"Notebooks written to {run_dir}" if args.prepare_only else runner.summary(run_dir))
     return 0
+
+
+def report(results, by):
+    """Print a sweep's mean ± std table and failures; exit status 1 if any run failed."""
+    ok = results[results["status"] == "ok"]
+    if len(ok):
+        print(sweep.mean_std(sweep.summarise(ok, by)).to_string())
+    failed = results[results["status"] == "failed"]
+    for _, row in failed.iterrows():
+        print(f"failed: {row.drop(['status', 'error']).dropna().to_dict()}: {row['error']}", file=sys.stderr)
+    return 1 if len(failed) else 0
 
 
 if __name__ == "__main__":

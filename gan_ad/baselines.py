@@ -1,9 +1,11 @@
 """Baselines: plain anomaly scores the GAN has to beat, on the same split and metrics.
 
-Explained in ``notebooks/04_evaluation.ipynb``. Both fit on the GAN's training images (normals
-only) and score any images; a higher score means more anomalous.
+Explained in ``notebooks/04_evaluation.ipynb``. Each fits on the GAN's training images (normals
+only) and scores any images; a higher score means more anomalous.
 """
+import keras
 import numpy as np
+from keras import layers
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
@@ -45,3 +47,37 @@ class KNNDistance:
         """Mean distance of each image to its k nearest training images, shape (N,)."""
         distances, _ = self.knn.kneighbors(self.pca.transform(_flat(images)))
         return distances.mean(axis=1)
+
+
+class ConvAutoencoder:
+    """Score = mean squared error of a convolutional autoencoder's reconstruction.
+
+    Encoder and decoder mirror the DCGAN's networks around a ``code_size`` bottleneck; trained
+    for ``epochs`` epochs with Adam on (normal) training images.
+    """
+
+    def __init__(self, code_size=32, epochs=15, batch_size=128, seed=0):
+        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.model = keras.Sequential([
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(32, 4, strides=2, padding="same", activation="relu"),
+            layers.Conv2D(64, 4, strides=2, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(code_size),
+            layers.Dense(7 * 7 * 64, activation="relu"),
+            layers.Reshape((7, 7, 64)),
+            layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu"),
+            layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh"),
+        ], name="autoencoder")
+        self.model.compile(keras.optimizers.Adam(1e-3), loss="mse")
+
+    def fit(self, images, verbose=0):
+        """Train on (normal) training images; returns self."""
+        keras.utils.set_random_seed(self.seed)
+        self.model.fit(images, images, epochs=self.epochs, batch_size=self.batch_size, verbose=verbose)
+        return self
+
+    def score(self, images):
+        """Reconstruction error of each image, shape (N,)."""
+        x = np.asarray(images, dtype="float32")
+        return np.mean((x - self.model.predict(x, batch_size=500, verbose=0)) ** 2, axis=(1, 2, 3))

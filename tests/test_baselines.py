@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gan_ad.baselines import KNNDistance, PCAReconstruction
+from gan_ad.baselines import ConvAutoencoder, KNNDistance, PCAReconstruction
 
 
 def blobs(n, centre, seed):
@@ -12,7 +12,8 @@ def blobs(n, centre, seed):
     return (pattern + 0.1 * rng.standard_normal((n, 28, 28, 1))).astype("float32")
 
 
-@pytest.mark.parametrize("model", [PCAReconstruction(n_components=4), KNNDistance(k=3, n_components=4)])
+@pytest.mark.parametrize("model", [PCAReconstruction(n_components=4), KNNDistance(k=3, n_components=4),
+                                   ConvAutoencoder(code_size=4, epochs=30, batch_size=20)])
 def test_baselines_score_the_unfamiliar_pattern_higher(model):
     model.fit(blobs(100, (4, 4), 0))
     normal, anomalous = model.score(blobs(20, (4, 4), 1)), model.score(blobs(20, (16, 16), 2))
