@@ -6,7 +6,7 @@ NAME ?= default
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test figures clean
+.PHONY: install run test figures reference clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ test: install  ## unit tests, then every notebook at tiny size under nbval
 
 figures:  ## copy the figures and metrics of runs/$(NAME) into figures/ (the reference run shown in the README)
 	cp runs/$(NAME)/figures/*.png runs/$(NAME)/metrics.json figures/
+
+reference: install  ## the README's table: seeds 0-2 of the default run, mean ± std; copied into figures/
+	$(PY) -m gan_ad run --name reference --seeds 3
+	cp runs/reference/summary.csv figures/reference_summary.csv
+	cp runs/reference/results.csv figures/reference_results.csv
 
 clean:
 	rm -rf $(VENV) runs

@@ -54,23 +54,23 @@ class Inverter:
         self.optimizer_state = [v for v in self.optimizer.variables if v.name != "learning_rate"]
         self._invert_batch = tf.function(self._search)  # one graph per inverter, traced once
 
-
-    def _terms(self, x, generated):
+    def _terms(self, x, x_features, generated):
         residual = tf.reduce_mean(tf.abs(x - generated), axis=[1, 2, 3])
-        feature = tf.reduce_mean(tf.abs(self.features(x, training=False) - self.features(generated, training=False)), axis=1)
+        feature = tf.reduce_mean(tf.abs(x_features - self.features(generated, training=False)), axis=1)
         return (1 - self.lam) * residual + self.lam * feature, residual, feature
 
     def _search(self, x, z0):
         self.z.assign(z0)
         for v in self.optimizer_state:  # a fresh Adam for every batch
             v.assign(tf.zeros_like(v))
+        x_features = self.features(x, training=False)  # the query's features do not change with z
         for _ in tf.range(self.steps):
             with tf.GradientTape() as tape:
-                score, _, _ = self._terms(x, self.generator(self.z, training=False))
+                score, _, _ = self._terms(x, x_features, self.generator(self.z, training=False))
                 loss = tf.reduce_sum(score)  # each z only affects its own image's score
             self.optimizer.apply_gradients([(tape.gradient(loss, self.z), self.z)])
         generated = self.generator(self.z, training=False)
-        return (*self._terms(x, generated), generated, self.z)
+        return (*self._terms(x, x_features, generated), generated, self.z)
 
     def invert(self, images):
         """Invert ``images`` (N, 28, 28, 1) in [-1, 1]; return an :class:`InversionResult`."""
