@@ -144,12 +144,15 @@ def checkpoints(folder):
 def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
     """Train ``gan`` for ``epochs`` epochs with the run's callbacks; resume if checkpoints exist.
 
-    ``config`` (the settings that shape the weights) is saved as ``train_config.json``; resuming
-    with different settings is refused. ``monitor`` is a :class:`ValidationAUROC` or ``None``.
-    Returns the history of all epochs as a DataFrame (from ``history.csv``).
+    Training goes on from the last checkpoint up to ``epochs`` (later checkpoints, from a longer
+    earlier run, are left alone). ``config`` (the settings that shape the weights) is saved as
+    ``train_config.json``; resuming with different settings is refused. ``monitor`` is a
+    :class:`ValidationAUROC` or ``None``. Returns the history of epochs 1..``epochs`` as a
+    DataFrame (from ``history.csv``).
     """
     ckpt_dir, history_csv = run_dir / "checkpoints", run_dir / "history.csv"
-    saved = checkpoints(ckpt_dir)
+    all_saved = checkpoints(ckpt_dir)
+    saved = {epoch: path for epoch, path in all_saved.items() if epoch <= epochs}
     config_path = run_dir / "train_config.json"
     if saved and config_path.exists() and read_json(config_path) != config:
         raise ValueError(
@@ -166,10 +169,11 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
         print(f"Resuming from {path.name} (epoch {initial_epoch} of {epochs}).")
     if history_csv.exists() and history_csv.stat().st_size == 0:
         history_csv.unlink()  # CSVLogger opened it, then training stopped before an epoch ended
-    if history_csv.exists():  # keep only the rows of epochs that have a checkpoint
+    if history_csv.exists():  # keep the rows of epochs that have a checkpoint and will not be trained again
+        keep = [e for e in all_saved if e <= initial_epoch or initial_epoch == epochs]
         rows = pd.read_csv(history_csv)
         with atomic_path(history_csv) as tmp:
-            rows[rows["epoch"] < initial_epoch].to_csv(tmp, index=False)
+            rows[(rows["epoch"] + 1).isin(keep)].to_csv(tmp, index=False)
     if initial_epoch < epochs:
         callbacks = [SampleGrid(run_dir / "samples")] + ([monitor] if monitor else [])
         callbacks += [keras.callbacks.CSVLogger(str(history_csv), append=True), EpochCheckpoint(ckpt_dir)]
@@ -177,7 +181,7 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
                 shuffle=False)  # the tf.data pipeline shuffles already
     history = pd.read_csv(history_csv)
     history["epoch"] += 1  # CSVLogger counts from 0; people count from 1
-    return history
+    return history[history["epoch"] <= epochs].reset_index(drop=True)
 
 
 def export_models(gan, run_dir, epoch):

@@ -42,6 +42,10 @@ def test_training_resumes_after_the_last_checkpoint(tmp_path):
     assert int(gan.g_optimizer.iterations) == 3 * 2  # optimizer state came back with the weights
     _, again = fit(tmp_path, 3)  # nothing left to do
     pd.testing.assert_frame_equal(again, history)
+    gan, shorter = fit(tmp_path, 1)  # fewer epochs than saved: back to epoch 1, no training
+    assert list(shorter["epoch"]) == [1] and int(gan.g_optimizer.iterations) == 2
+    _, longer = fit(tmp_path, 3)  # and forward again: all three epochs are still there
+    pd.testing.assert_frame_equal(longer, history)
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
