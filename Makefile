@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 NAME ?= default
+RUN ?= runs/default
+PORT ?= 8866
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test figures reference clean
+.PHONY: install run test app figures reference clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +26,11 @@ test: install  ## unit tests, then every notebook at tiny size under nbval
 	rm -rf runs/nbval
 	$(PY) -m gan_ad run --name nbval --prepare-only -f tests/tiny.yaml
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider runs/nbval
+
+app: install  ## serve the interactive demo (notebook 05) with Voila, using the model of $(RUN)
+	@echo "Serving the demo of $(RUN) at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
+	GAN_AD_RUN_DIR=$(abspath $(RUN)) $(VENV)/bin/voila notebooks/05_interactive_demo.ipynb \
+		--no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
 figures:  ## copy the figures and metrics of runs/$(NAME) into figures/ (the reference run shown in the README)
 	cp runs/$(NAME)/figures/*.png runs/$(NAME)/metrics.json figures/

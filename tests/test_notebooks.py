@@ -8,18 +8,24 @@ import pytest
 from gan_ad.files import NOTEBOOK_DIR
 from gan_ad.runner import PIPELINE
 
+NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb"))
+
 
 def load(name):
     return nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
 
 
-@pytest.mark.parametrize("name", PIPELINE)
+def test_pipeline_and_demo_are_all_the_notebooks():
+    assert NOTEBOOKS == [*PIPELINE, "05_interactive_demo"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_without_outputs(name):
     code = [c for c in load(name).cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code)
 
 
-@pytest.mark.parametrize("name", PIPELINE)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_python3_kernel_and_one_literal_parameters_cell(name):
     nb = load(name)
     assert nb.metadata.kernelspec.name == "python3"
@@ -30,7 +36,7 @@ def test_python3_kernel_and_one_literal_parameters_cell(name):
         ast.literal_eval(statement.value)  # raises unless the value is a literal
 
 
-@pytest.mark.parametrize("name", PIPELINE)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_lesson_shape(name):
     text = "\n".join(c.source for c in load(name).cells if c.cell_type == "markdown")
     assert text.startswith("# ") and "**Purpose.**" in text
