@@ -8,7 +8,7 @@ PORT ?= 8866
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test app figures reference clean
+.PHONY: install run test app figures screenshot reference clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ app: install  ## serve the interactive demo (notebook 05) with Voila, using the 
 
 figures:  ## copy the figures and metrics of runs/$(NAME) into figures/ (the reference run shown in the README)
 	cp runs/$(NAME)/figures/*.png runs/$(NAME)/metrics.json figures/
+
+screenshot: install  ## the README's picture of the demo: the browser test, run on the model of $(RUN)
+	GAN_AD_DEMO_RUN=$(RUN) $(PY) -m pytest -q tests/test_browser.py
+	cp runs/screenshots/demo.png figures/demo.png
 
 reference: install  ## the README's table: seeds 0-2 of the default run, mean ± std; copied into figures/
 	$(PY) -m gan_ad run --name reference --seeds 3

@@ -204,7 +204,8 @@ class Demo:
         pick_button.on_click(lambda _: self.pick())
         self.upload.observe(lambda _: self.uploaded(), names="value")
         self.test_digits = None
-        panels = [widgets.VBox([widgets.Label(name), image]) for name, image in self.images.items()]
+        panels = [widgets.VBox([widgets.HTML(f"<small>{name}</small>"), image], layout=widgets.Layout(width="160px"))
+                  for name, image in self.images.items()]
         self.ui = widgets.VBox([
             widgets.HBox([self.pad, widgets.VBox([score_button, clear_button, self.upload,
                                                   self.digit, pick_button])]),

@@ -1,7 +1,6 @@
 """The demo in a real browser: Voilà serves notebook 05 with a tiny trained model, Playwright drives Chromium."""
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -44,13 +43,19 @@ def wait_for_port(port, process, seconds=90):
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory):
-    """Yield the URL of Voilà serving the demo with a tiny model trained for the occasion."""
+    """Yield the URL of Voilà serving the demo with a tiny model trained for the occasion.
+
+    ``GAN_AD_DEMO_RUN=runs/default`` uses that run's model instead (``make screenshot``).
+    """
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run should have installed Debian's chromium")
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
-    run_dir = run_pipeline("demo", tiny, runs_dir=tmp_path_factory.mktemp("runs"), echo=False)
+    if os.environ.get("GAN_AD_DEMO_RUN"):
+        run_dir = Path(os.environ["GAN_AD_DEMO_RUN"]).resolve()
+    else:
+        tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
+        run_dir = run_pipeline("demo", tiny, runs_dir=tmp_path_factory.mktemp("runs"), echo=False)
     port = free_port()
     log = open(tmp_path_factory.mktemp("voila") / "voila.log", "w")
     process = subprocess.Popen(
