@@ -9,6 +9,8 @@ from keras import layers
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from .training import seed_everything
+
 
 def _flat(images):
     return np.asarray(images, dtype="float32").reshape(len(images), -1)
@@ -57,7 +59,8 @@ class ConvAutoencoder:
     """
 
     def __init__(self, code_size=32, epochs=15, batch_size=128, seed=0):
-        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.epochs, self.batch_size = epochs, batch_size
+        seed_everything(seed)  # the weights are drawn here: same seed, same autoencoder
         self.model = keras.Sequential([
             keras.Input((28, 28, 1)),
             layers.Conv2D(32, 4, strides=2, padding="same", activation="relu"),
@@ -73,7 +76,6 @@ class ConvAutoencoder:
 
     def fit(self, images, verbose=0):
         """Train on (normal) training images; returns self."""
-        keras.utils.set_random_seed(self.seed)
         self.model.fit(images, images, epochs=self.epochs, batch_size=self.batch_size, verbose=verbose)
         return self
 

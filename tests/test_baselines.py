@@ -19,3 +19,9 @@ def test_baselines_score_the_unfamiliar_pattern_higher(model):
     normal, anomalous = model.score(blobs(20, (4, 4), 1)), model.score(blobs(20, (16, 16), 2))
     assert normal.shape == anomalous.shape == (20,)
     assert normal.max() < anomalous.min()
+
+
+def test_autoencoder_same_seed_same_scores():
+    x = blobs(40, (4, 4), 0)
+    a, b = (ConvAutoencoder(code_size=4, epochs=2, batch_size=20, seed=3).fit(x).score(x) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
