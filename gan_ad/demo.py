@@ -218,10 +218,10 @@ class Demo:
         """Preprocess, score and display an image (2-D greyscale in [0, 1]); problems become a message."""
         try:
             digit = mnist_style(image)
+            result = self.scorer.score(digit)
         except ValueError as err:
             self.message.value = f"<p class='gan-ad-result'>{err}</p>"
             return None
-        result = self.scorer.score(digit)
         verdict = "anomalous" if result["anomalous"] else "normal"
         self.message.value = (
             f"<p class='gan-ad-result'>Anomaly score <b>{result['score']:.4f}</b>: <b>{verdict}</b> "

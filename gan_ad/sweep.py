@@ -13,11 +13,11 @@ A failed run is recorded with its error and the sweep goes on. ``results.csv`` h
 per run and detector; ``summary.csv`` the mean and standard deviation over seeds.
 """
 import itertools
-import traceback
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import papermill as pm
 import yaml
 
 from .files import RUNS_DIR, atomic_path, read_json
@@ -76,8 +76,9 @@ def run_grid(name, fixed, grid, runs_dir=RUNS_DIR, echo=True):
             run_dir = run_pipeline(run_name(point), {**fixed, **point}, runs_dir=sweep_dir, echo=echo)
             rows += [{**point, "status": "ok", "error": "", "detector": d, **m} for d, m in detector_metrics(run_dir).items()]
         except Exception as err:  # record and go on: one bad point must not lose the others
-            rows.append({**point, "status": "failed", "error": f"{type(err).__name__}: {err}".strip()})
-            traceback.print_exc()
+            error = f"{err.ename}: {err.evalue}" if isinstance(err, pm.PapermillExecutionError) else f"{type(err).__name__}: {err}"
+            rows.append({**point, "status": "failed", "error": error})
+            print(f"failed: {error}", flush=True)
     results = pd.DataFrame(rows)
     with atomic_path(sweep_dir / "results.csv") as tmp:
         results.to_csv(tmp, index=False)
