@@ -52,7 +52,9 @@ class Inverter:
         self.optimizer.build([self.z])
         # what a fresh Adam starts from: step count and moments (the learning rate stays)
         self.optimizer_state = [v for v in self.optimizer.variables if v.name != "learning_rate"]
-        self._invert_batch = tf.function(self._search)  # one graph per inverter, traced once
+        def search(x, z0):  # a function of this inverter's own, so that its graph is traced once
+            return self._search(x, z0)
+        self._invert_batch = tf.function(search)
 
     def _terms(self, x, x_features, generated):
         residual = tf.reduce_mean(tf.abs(x - generated), axis=[1, 2, 3])
