@@ -214,10 +214,13 @@ class Demo:
         ])
         self.ui.add_class("gan-ad-demo")
 
-    def show(self, image):
-        """Preprocess, score and display an image (2-D greyscale in [0, 1]); problems become a message."""
+    def show(self, image, preprocess=True):
+        """Preprocess (unless it is an MNIST digit already), score and display a 2-D greyscale image in [0, 1].
+
+        Problems become a message, never an exception.
+        """
         try:
-            digit = mnist_style(image)
+            digit = mnist_style(image) if preprocess else np.asarray(image, "float32")
             result = self.scorer.score(digit)
         except ValueError as err:
             self.message.value = f"<p class='gan-ad-result'>{err}</p>"
@@ -254,7 +257,7 @@ class Demo:
         if len(choices) == 0:
             self.message.value = f"<p class='gan-ad-result'>This run's test set has no digit {self.digit.value}.</p>"
             return
-        self.show(images[np.random.default_rng().choice(choices)])
+        self.show(images[np.random.default_rng().choice(choices)], preprocess=False)
 
     def clear(self):
         """Clear the pad, the message and the pictures."""

@@ -72,12 +72,13 @@ def run_grid(name, fixed, grid, runs_dir=RUNS_DIR, echo=True):
     for values in itertools.product(*grid.values()):
         point = dict(zip(keys, values))
         print(f"=== {name}: {run_name(point)}", flush=True)
+        label = {k: run_name({k: v}).split("=", 1)[1] if isinstance(v, list) else v for k, v in point.items()}  # lists cannot be grouped
         try:
             run_dir = run_pipeline(run_name(point), {**fixed, **point}, runs_dir=sweep_dir, echo=echo)
-            rows += [{**point, "status": "ok", "error": "", "detector": d, **m} for d, m in detector_metrics(run_dir).items()]
+            rows += [{**label, "status": "ok", "error": "", "detector": d, **m} for d, m in detector_metrics(run_dir).items()]
         except Exception as err:  # record and go on: one bad point must not lose the others
             error = f"{err.ename}: {err.evalue}" if isinstance(err, pm.PapermillExecutionError) else f"{type(err).__name__}: {err}"
-            rows.append({**point, "status": "failed", "error": error})
+            rows.append({**label, "status": "failed", "error": error})
             print(f"failed: {error}", flush=True)
     results = pd.DataFrame(rows)
     with atomic_path(sweep_dir / "results.csv") as tmp:

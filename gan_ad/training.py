@@ -144,8 +144,8 @@ def checkpoints(folder):
 def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
     """Train ``gan`` for ``epochs`` epochs with the run's callbacks; resume if checkpoints exist.
 
-    Training goes on from the last checkpoint up to ``epochs`` (later checkpoints, from a longer
-    earlier run, are left alone). ``config`` (the settings that shape the weights) is saved as
+    Training goes on from the last checkpoint up to ``epochs``; asked for fewer epochs than are
+    saved, it trains nothing and reports those epochs. ``config`` (the settings that shape the weights) is saved as
     ``train_config.json``; resuming with different settings is refused. ``monitor`` is a
     :class:`ValidationAUROC` or ``None``. Returns the history of epochs 1..``epochs`` as a
     DataFrame (from ``history.csv``).
@@ -175,6 +175,9 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
         with atomic_path(history_csv) as tmp:
             rows[(rows["epoch"] + 1).isin(keep)].to_csv(tmp, index=False)
     if initial_epoch < epochs:
+        for epoch, path in all_saved.items():  # checkpoints beyond the resume point belong to an older run
+            if epoch > initial_epoch:
+                path.unlink()
         callbacks = [SampleGrid(run_dir / "samples")] + ([monitor] if monitor else [])
         callbacks += [keras.callbacks.CSVLogger(str(history_csv), append=True), EpochCheckpoint(ckpt_dir)]
         gan.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,

@@ -38,6 +38,17 @@ def test_run_name():
     assert sweep.run_name({"lam": 0.1, "normal_digits": [0, 1], "seed": 2}) == "lam=0.1,normal_digits=0-1,seed=2"
 
 
+def test_list_valued_grids_are_summarised(tmp_path, monkeypatch):
+    metrics = {"test": {"auroc": 0.7, "auprc": 0.6, "f1": 0.2}}
+    def fake_run(name, params, runs_dir, echo):
+        from gan_ad.files import write_json
+        return write_json(Path(runs_dir) / name / "metrics.json", metrics).parent
+    monkeypatch.setattr(sweep, "run_pipeline", fake_run)
+    results = sweep.run_grid("s", {}, {"normal_digits": [[0, 1], [2]]}, runs_dir=tmp_path, echo=False)
+    assert list(results["normal_digits"]) == ["0-1", "2"]
+    assert (tmp_path / "s" / "summary.csv").exists() and (tmp_path / "s" / "sweep.png").exists()
+
+
 def test_summary_gives_mean_and_std_over_seeds():
     results = pd.DataFrame({"lam": [0.1, 0.1, 0.5, 0.5], "seed": [0, 1, 0, 1], "detector": "AnoGAN",
                             "auroc": [0.6, 0.8, 0.9, 0.9], "auprc": 0.5, "f1": 0.2})

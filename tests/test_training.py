@@ -48,6 +48,13 @@ def test_training_resumes_after_the_last_checkpoint(tmp_path):
     pd.testing.assert_frame_equal(longer, history)
 
 
+def test_checkpoints_beyond_the_resume_point_are_dropped(tmp_path):
+    fit(tmp_path, 3)
+    (tmp_path / "checkpoints" / "epoch_002.keras").unlink()
+    fit(tmp_path, 2)  # trains epoch 2 again: the old epoch 3 no longer follows from it
+    assert sorted(training.checkpoints(tmp_path / "checkpoints")) == [1, 2]
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path):
     fit(tmp_path, 1)
     with pytest.raises(ValueError, match="delete its checkpoints"):
