@@ -9,7 +9,6 @@ from pathlib import Path
 
 import anywidget
 import ipywidgets as widgets
-import keras
 import matplotlib
 import numpy as np
 import traitlets
@@ -18,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from .data import load_split
 from .files import read_json, require
 from .inversion import Inverter
+from .training import load_models
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 INK = 0.1  # a pixel darker than this (on a 0..1 ink scale) counts as background
@@ -92,8 +92,7 @@ class Scorer:
     def __init__(self, run_dir):
         run_dir = Path(run_dir)
         self.settings = read_json(require(run_dir, "inversion.json", "03_latent_inversion"))
-        generator = keras.models.load_model(require(run_dir, "generator.keras", "02_train_gan"))
-        discriminator = keras.models.load_model(require(run_dir, "discriminator.keras", "02_train_gan"))
+        generator, discriminator = load_models(run_dir)
         with np.load(require(run_dir, "validation_scores.npz", "03_latent_inversion")) as f:
             self.normal_scores = np.sort(f["scores"][f["is_anomaly"] == 0])
         self.threshold = self.settings["threshold"]

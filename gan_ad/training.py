@@ -12,7 +12,7 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
-from .files import atomic_path, read_json, write_json
+from .files import atomic_path, read_json, require, write_json
 from .inversion import Inverter
 from .plots import image_grid, save_fig
 
@@ -193,3 +193,9 @@ def export_models(gan, run_dir, epoch):
     for model in (gan.generator, gan.discriminator):
         with atomic_path(run_dir / f"{model.name}.keras") as tmp:
             model.save(tmp)
+
+
+def load_models(run_dir):
+    """Return the ``(generator, discriminator)`` that :func:`export_models` saved in ``run_dir``."""
+    return tuple(keras.models.load_model(require(run_dir, f"{name}.keras", "02_train_gan"))
+                 for name in ("generator", "discriminator"))

@@ -82,4 +82,10 @@ def test_export_models_saves_the_chosen_epoch(tmp_path):
     ckpt = keras.models.load_model(tmp_path / "checkpoints" / "epoch_001.keras")
     for a, b in zip(generator.weights, ckpt.generator.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert (tmp_path / "discriminator.keras").exists()
+    generator, discriminator = training.load_models(tmp_path)
+    assert (generator.name, discriminator.name) == ("generator", "discriminator")
+
+
+def test_load_models_before_training_says_what_to_run(tmp_path):
+    with pytest.raises(RuntimeError, match="02_train_gan"):
+        training.load_models(tmp_path)
