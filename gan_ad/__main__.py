@@ -7,6 +7,7 @@ import papermill as pm
 import yaml
 
 from . import bench, runner, sweep
+from .detectors import DetectorError
 from .files import MissingStepError
 
 
@@ -20,17 +21,18 @@ def main(argv=None):
                      help="set a notebook parameter; VALUE is read as YAML (5, 0.1, [0, 1], text)")
     run.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p wins over it)")
     run.add_argument("--prepare-only", action="store_true", help="write the parameterised notebooks without running them")
+    run.add_argument("--from", dest="start", metavar="NOTEBOOK",
+                     help="rerun an existing run from this notebook on (e.g. 03_latent_inversion), with the parameters it was made with")
     run.add_argument("--seeds", type=int, default=0, metavar="N",
                      help="run seeds 0..N-1 into runs/NAME/seed=K and report mean ± std")
     grid_cmd = sub.add_parser("sweep", help="run the pipeline over a grid of parameters (see gan_ad/sweep.py)")
     grid_cmd.add_argument("grid", help="YAML file with name, fixed and grid")
     sub.add_parser("params", help="list every notebook's parameters and defaults")
-    timing = sub.add_parser("bench", help="time every scorer of a finished run on its test set (see gan_ad/bench.py)")
+    timing = sub.add_parser("bench", help="time every detector of a finished run on its test set (see gan_ad/bench.py)")
     timing.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
     timing.add_argument("--anogan-steps", type=int, default=500, help="AnoGAN search steps per image (default: 500)")
     timing.add_argument("--anogan-images", type=int, default=500,
                         help="test images AnoGAN scores; its time is extrapolated to all (default: 500)")
-    timing.add_argument("--refine-steps", type=int, help="search steps after the encoder (default: the run's, from notebook 04)")
     args = parser.parse_args(argv)
 
     if args.command == "params":
@@ -41,8 +43,8 @@ def main(argv=None):
         return 0
     if args.command == "bench":
         try:
-            table = bench.run_bench(args.run, args.anogan_steps, args.anogan_images, args.refine_steps)
-        except (MissingStepError, ValueError) as err:
+            bench.run_bench(args.run, args.anogan_steps, args.anogan_images)
+        except (MissingStepError, DetectorError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         print((Path(args.run) / "bench.md").read_text() + f"Saved in {Path(args.run) / 'bench.json'}")
@@ -57,12 +59,14 @@ def main(argv=None):
                 params.update(yaml.safe_load(f) or {})
         params.update({key: runner.parse_value(value) for key, value in args.parameter})
         if args.seeds:
+            if args.start:
+                raise runner.ParameterError("--from reruns one run folder; give --name NAME/seed=K instead of --seeds.")
             if "seed" in params:
                 raise runner.ParameterError("--seeds sets the seed of each run; drop -p seed.")
             grid = {"seed": list(range(args.seeds))}
             sweep.check_grid(params, grid)
             return report(sweep.run_grid(args.name, params, grid), [])
-        run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only)
+        run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only, start=args.start)
     except runner.ParameterError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

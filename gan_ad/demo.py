@@ -5,6 +5,7 @@ Custom input is first made to look like MNIST (:func:`mnist_style`), the way MNI
 made: otherwise every drawing looks anomalous.
 """
 import io
+import time
 from pathlib import Path
 
 import anywidget
@@ -15,9 +16,9 @@ import traitlets
 from PIL import Image, UnidentifiedImageError
 
 from .data import load_split
-from .files import read_json, require
-from .inversion import Inverter
-from .training import load_models
+from .detectors import DetectorError, best_on_validation, load_run_detectors
+from .files import MissingStepError, read_json
+from .inversion import AnoGAN
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 INK = 0.1  # a pixel darker than this (on a 0..1 ink scale) counts as background
@@ -82,38 +83,6 @@ def mnist_style(image):
     return out
 
 
-class Scorer:
-    """Score single digits with the trained model of a run, as notebook 03 scored validation digits.
-
-    Uses the run's generator, discriminator, inversion settings and validation threshold;
-    ``percentile`` places a score among the validation normals.
-    """
-
-    def __init__(self, run_dir):
-        run_dir = Path(run_dir)
-        self.settings = read_json(require(run_dir, "inversion.json", "03_latent_inversion"))
-        generator, discriminator = load_models(run_dir)
-        with np.load(require(run_dir, "validation_scores.npz", "03_latent_inversion")) as f:
-            self.normal_scores = np.sort(f["scores"][f["is_anomaly"] == 0])
-        self.threshold = self.settings["threshold"]
-        keys = ("steps", "learning_rate", "lam", "seed")
-        self.inverter = Inverter(generator, discriminator, batch_size=1, **{k: self.settings[k] for k in keys})
-        self.inverter.invert(np.zeros((1, 28, 28, 1), "float32"))  # trace the graph now, not at the first click
-
-    def score(self, digit):
-        """Score one 28x28 digit in [0, 1]; return a dict with score, verdict, percentile and images."""
-        x = (np.asarray(digit, "float32").reshape(1, 28, 28, 1) * 2) - 1
-        result = self.inverter.invert(x)
-        score = float(result.scores[0])
-        return {
-            "score": score,
-            "anomalous": score > self.threshold,
-            "percentile": float(100 * np.searchsorted(self.normal_scores, score) / len(self.normal_scores)),
-            "reconstruction": (result.reconstructions[0, ..., 0] + 1) / 2,
-            "residual": result.residuals[0, ..., 0] / 2,
-        }
-
-
 def png(image, cmap="gray", size=140):
     """PNG bytes of a 2-D array in [0, 1], enlarged to ``size`` px, for an ``ipywidgets.Image``."""
     rgba = (matplotlib.colormaps[cmap](np.clip(image, 0, 1)) * 255).astype("uint8")
@@ -151,6 +120,7 @@ class DrawingPad(anywidget.AnyWidget):
           const sctx = small.getContext("2d");
           sctx.drawImage(canvas, 0, 0, 28, 28);
           const rgba = sctx.getImageData(0, 0, 28, 28).data;
+          window.ganAdStrokeEnd = performance.now();  // the browser test times the score from here
           model.set("pixels", Array.from({ length: 784 }, (_, i) => rgba[4 * i]));
           model.save_changes();
         };
@@ -176,64 +146,151 @@ class DrawingPad(anywidget.AnyWidget):
         return np.asarray(self.pixels, "float32").reshape(28, 28) / 255
 
 
+CSS = """<style>
+.gan-ad-demo { max-width: 980px; font-family: system-ui, sans-serif; }
+.gan-ad-demo h2 { margin: 0.2em 0; }
+.gan-ad-verdict { font-size: 1.6em; font-weight: 700; padding: 0.3em 0.6em; border-radius: 6px; color: #fff; display: inline-block; }
+.gan-ad-verdict.anomalous { background: #c62828; }
+.gan-ad-verdict.normal { background: #2e7d32; }
+.gan-ad-table { border-collapse: collapse; font-size: 0.9em; }
+.gan-ad-table td, .gan-ad-table th { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: left; }
+.gan-ad-table .anomalous { color: #c62828; font-weight: 600; }
+.gan-ad-table .normal { color: #2e7d32; font-weight: 600; }
+</style>"""
+
+
+class Picture:
+    """An image with a caption, for the demo's explanation row."""
+
+    def __init__(self, caption="", width=112):
+        self.image = widgets.Image(format="png", width=width, height=width)
+        self.caption = widgets.HTML(f"<small>{caption}</small>")
+        self.box = widgets.VBox([self.caption, self.image], layout=widgets.Layout(margin="0 6px 0 0", width=f"{width + 8}px"))
+
+    def show(self, image, caption=None, cmap="gray"):
+        """Display a 2-D array in [0, 1] (``None`` clears it)."""
+        self.image.value = b"" if image is None else png(image, cmap, size=max(56, int(self.image.width)))
+        if caption is not None:
+            self.caption.value = f"<small>{caption}</small>"
+
+
 class Demo:
-    """The demo's widgets and what they do; ``Demo(run_dir).ui`` is what the notebook shows."""
+    """The demo's widgets and what they do; ``Demo(run_dir).ui`` is what the notebook shows.
+
+    Every detector of the run scores each digit; the page judges with the one chosen in the
+    dropdown, by default the best on validation (:func:`gan_ad.detectors.best_on_validation`).
+    """
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         try:
-            self.scorer = Scorer(self.run_dir)
-        except RuntimeError as err:
-            self.ui = widgets.HTML(
-                f"<div class='gan-ad-message'><b>No trained model in {self.run_dir}.</b> Train one with "
-                f"<code>make run</code> (about 16 minutes on a laptop CPU), or point the demo at another run "
-                f"with <code>make app RUN=runs/NAME</code>, then reload this page.<br><small>{err}</small></div>")
+            self.detectors = load_run_detectors(self.run_dir)
+        except (DetectorError, MissingStepError) as err:
+            self.ui = widgets.HTML(f"<div class='gan-ad-message'>{self._no_model(err)}</div>")
             return
+        self.best = best_on_validation(self.detectors)
+        for detector in self.detectors.values():  # trace every graph now, not at the first stroke
+            detector.explain(np.zeros((1, 28, 28, 1), "float32"))
         self.pad = DrawingPad()
-        score_button = widgets.Button(description="Score", button_style="primary")
+        self.pad.observe(lambda _: self.pad.pixels and self.show(self.pad.image()), names="pixels")  # when a stroke ends
+        score_button = widgets.Button(description="Score", button_style="primary", tooltip="score the drawing again")
         clear_button = widgets.Button(description="Clear")
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload image")
-        self.digit = widgets.Dropdown(options=list(range(10)), description="MNIST digit")
+        self.digit = widgets.Dropdown(options=list(range(10)), description="MNIST digit", layout=widgets.Layout(width="170px"))
         pick_button = widgets.Button(description="Pick a test digit")
-        self.message = widgets.HTML()
-        self.images = {name: widgets.Image(format="png", width=140, height=140)
-                       for name in ("what the model sees", "closest generated image", "residual")}
+        self.chooser = widgets.Dropdown(
+            options=[(f"{d.label}{' (best on validation)' if key == self.best else ''}", key) for key, d in self.detectors.items()],
+            value=self.best, description="Judge with", style={"description_width": "initial"}, layout=widgets.Layout(width="100%"))
+        self.chooser.observe(lambda _: self.render(), names="value")
+        self.message, self.others = widgets.HTML(), widgets.HTML()
+        self.images = {"input": Picture("what the model sees"), "reconstruction": Picture(), "residual": Picture()}
+        self.neighbours = [Picture(width=56) for _ in range(self._k())]
+        self.neighbour_title = widgets.HTML()
         score_button.on_click(lambda _: self.show(self.pad.image()))
         clear_button.on_click(lambda _: self.clear())
         pick_button.on_click(lambda _: self.pick())
         self.upload.observe(lambda _: self.uploaded(), names="value")
-        self.test_digits = None
-        panels = [widgets.VBox([widgets.HTML(f"<small>{name}</small>"), image], layout=widgets.Layout(width="160px"))
-                  for name, image in self.images.items()]
-        self.ui = widgets.VBox([
-            widgets.HBox([self.pad, widgets.VBox([score_button, clear_button, self.upload,
-                                                  self.digit, pick_button])]),
-            self.message,
-            widgets.HBox(panels),
-        ])
+        self.test_digits, self.last = None, None
+        controls = widgets.VBox([self.pad, widgets.HBox([score_button, clear_button]), self.upload,
+                                 widgets.HBox([self.digit, pick_button])], layout=widgets.Layout(margin="0 24px 12px 0"))
+        results = widgets.VBox([self.chooser, self.message, widgets.HBox([p.box for p in self.images.values()]),
+                                self.neighbour_title, widgets.HBox([p.box for p in self.neighbours]), self.others],
+                               layout=widgets.Layout(flex="1 1 320px", min_width="300px"))
+        intro = widgets.HTML(
+            f"{CSS}<h2>Is your digit an anomaly?</h2><p>A GAN learnt what the digits "
+            f"{', '.join(map(str, self._normal_digits()))} look like; draw a digit, upload a photo or pick a real test "
+            f"digit, and the detector says whether it looks like one of them. It judges with "
+            f"<b>{self.detectors[self.best].label}</b>, the detector that scored best on validation data; the table "
+            f"shows what the others say.</p>")
+        self.ui = widgets.VBox([intro, widgets.Box([controls, results], layout=widgets.Layout(display="flex", flex_flow="row wrap"))])
         self.ui.add_class("gan-ad-demo")
 
-    def show(self, image, preprocess=True):
-        """Preprocess (unless it is an MNIST digit already), score and display a 2-D greyscale image in [0, 1].
+    def _no_model(self, err):
+        if not (self.run_dir / "generator.keras").exists():
+            return (f"<b>No trained model in {self.run_dir}.</b> Train one with <code>make run</code>, or point the "
+                    f"demo at another run with <code>make app RUN=runs/NAME</code>, then reload this page.<br><small>{err}</small>")
+        return f"<b>The detectors of {self.run_dir} cannot be used.</b> {err}"
 
-        Problems become a message, never an exception.
+    def _normal_digits(self):
+        return read_json(self.run_dir / "split.json")["normal_digits"]
+
+    def _k(self):
+        return self.detectors["feature_knn"].settings["k"] if "feature_knn" in self.detectors else 0
+
+    def show(self, image, preprocess=True):
+        """Preprocess (unless it is an MNIST digit already), score with every detector and display a 2-D image in [0, 1].
+
+        Problems become a message, never an exception. Returns the explanations by detector key, or ``None``.
         """
         try:
             digit = mnist_style(image) if preprocess else np.asarray(image, "float32")
-            result = self.scorer.score(digit)
+            x = digit.reshape(1, 28, 28, 1) * 2 - 1
+            start = time.perf_counter()
+            explained = {key: detector.explain(x) for key, detector in self.detectors.items()}
+            seconds = time.perf_counter() - start
         except ValueError as err:
             self.message.value = f"<p class='gan-ad-result'>{err}</p>"
             return None
-        verdict = "anomalous" if result["anomalous"] else "normal"
+        self.last = (digit, explained, seconds)
+        self.render()
+        return explained
+
+    def render(self):
+        """Show the last scored digit as judged by the chosen detector, and every other detector's verdict."""
+        if self.last is None:
+            return
+        digit, explained, seconds = self.last
+        key = self.chooser.value
+        chosen, score = self.detectors[key], float(explained[key].scores[0])
+        verdict = "anomalous" if score > chosen.threshold else "normal"
+        percentile = float(chosen.percentile(score)[0])
         self.message.value = (
-            f"<p class='gan-ad-result'>Anomaly score <b>{result['score']:.4f}</b>: <b>{verdict}</b> "
-            f"(threshold {self.scorer.threshold:.4f}). Higher than {result['percentile']:.0f} % of validation "
-            f"normals.</p>")
-        for name, picture, cmap in (("what the model sees", digit, "gray"),
-                                    ("closest generated image", result["reconstruction"], "gray"),
-                                    ("residual", result["residual"], "inferno")):
-            self.images[name].value = png(picture, cmap)
-        return result
+            f"<div class='gan-ad-result'><span class='gan-ad-verdict {verdict}'>{verdict.upper()}</span>"
+            f"<p>Anomaly score <b>{score:.4f}</b> against the threshold {chosen.threshold:.4f} of "
+            f"{chosen.label} ({chosen.false_alarm_rate:.0%} false alarms on validation). Higher than "
+            f"{percentile:.0f} % of validation normals. <small>All {len(explained)} detectors took {seconds:.2f} s.</small></p></div>")
+        rows = []
+        for other, detector in self.detectors.items():
+            s = float(explained[other].scores[0])
+            word = "anomalous" if s > detector.threshold else "normal"
+            rows.append(f"<tr><td>{detector.label}{' ◀' if other == key else ''}</td><td>{detector.kind}</td><td>{s:.4f}</td>"
+                        f"<td>{detector.threshold:.4f}</td><td class='{word}'>{word}</td></tr>")
+        self.others.value = ("<table class='gan-ad-table'><tr><th>detector</th><th>kind</th><th>score</th>"
+                             f"<th>threshold</th><th>verdict</th></tr>{''.join(rows)}</table>")
+        drawn = key if explained[key].reconstructions is not None else self._best_generator()
+        what = "G(z)" if isinstance(self.detectors[drawn], AnoGAN) else "reconstruction"
+        self.images["input"].show(digit)
+        self.images["reconstruction"].show((explained[drawn].reconstructions[0, ..., 0] + 1) / 2,
+                                           f"{what} ({self.detectors[drawn].label})")
+        self.images["residual"].show(explained[drawn].residuals[0, ..., 0] / 2, f"residual |x − {what}|", "inferno")
+        if self.neighbours:
+            self.neighbour_title.value = "<small>nearest normal training digits in the discriminator's feature space</small>"
+            for picture, neighbour in zip(self.neighbours, explained["feature_knn"].neighbours[0]):
+                picture.show((neighbour[..., 0] + 1) / 2)
+
+    def _best_generator(self):
+        """The GAN score with a G(z) that scored best on validation: it draws when the chosen detector draws nothing."""
+        return best_on_validation({k: d for k, d in self.detectors.items() if isinstance(d, AnoGAN)})
 
     def uploaded(self):
         """Score the file just uploaded, or say why it cannot be scored."""
@@ -259,8 +316,9 @@ class Demo:
         self.show(images[np.random.default_rng().choice(choices)], preprocess=False)
 
     def clear(self):
-        """Clear the pad, the message and the pictures."""
+        """Clear the pad, the results and the pictures."""
         self.pad.clear()
-        self.message.value = ""
-        for image in self.images.values():
-            image.value = b""
+        self.last = None
+        self.message.value = self.others.value = self.neighbour_title.value = ""
+        for picture in [*self.images.values(), *self.neighbours]:
+            picture.show(None)

@@ -6,6 +6,7 @@ with the generator and discriminator frozen (f-AnoGAN's *izi_f* training: image 
 compared in pixels and in discriminator features), minimising the very anomaly score that the
 search minimises. Scoring then takes one forward pass, or a few search steps started from E(x):
 ``Inverter(generator, discriminator).invert(images, z0=encode(encoder, images), steps=K)``.
+:class:`EncoderScore` and :class:`EncoderSearch` are these two scores as detectors.
 """
 import keras
 import numpy as np
@@ -14,8 +15,9 @@ import tensorflow as tf
 
 from .data import train_dataset
 from .files import atomic_path, require
-from .inversion import check_images, score_terms
-from .models import feature_extractor
+from .detectors import check_images, load_networks, save_networks
+from .inversion import AnoGAN, score_terms
+from .models import feature_extractor, predict_batches
 
 
 class EncoderTraining(keras.Model):
@@ -90,4 +92,42 @@ def load_encoder(run_dir):
 
 def encode(encoder, images, batch_size=500):
     """The encoder's z for each image (N, 28, 28, 1) in [-1, 1], shape (N, latent_dim)."""
-    return encoder.predict(check_images(images), batch_size=batch_size, verbose=0)
+    return predict_batches(encoder, check_images(images), batch_size)
+
+
+class EncoderSearch(AnoGAN):
+    """f-AnoGAN's score with a search: ``steps`` search steps started from the encoder's z instead of a random one."""
+
+    key = "encoder_refined"
+
+    def __init__(self, encoder, generator, discriminator, steps=10, learning_rate=0.05, lam=0.1, batch_size=500, seed=0):
+        super().__init__(generator, discriminator, steps, learning_rate, lam, batch_size, seed)
+        self.encoder = encoder
+
+    @property
+    def label(self):
+        return f"Encoder + {self.settings['steps']} steps"
+
+    def _start(self, images):
+        return encode(self.encoder, images)
+
+    def _save_state(self, folder):
+        super()._save_state(folder)
+        save_networks(folder, encoder=self.encoder)
+
+    @classmethod
+    def _from_folder(cls, folder, settings):
+        return cls(*load_networks(folder, "encoder", "generator", "discriminator"), **settings)
+
+
+class EncoderScore(EncoderSearch):
+    """f-AnoGAN's score in one pass: the anomaly score of G(E(x)), no search (``steps`` = 0)."""
+
+    key = "encoder"
+
+    def __init__(self, encoder, generator, discriminator, steps=0, learning_rate=0.05, lam=0.1, batch_size=500, seed=0):
+        super().__init__(encoder, generator, discriminator, steps, learning_rate, lam, batch_size, seed)
+
+    @property
+    def label(self):
+        return "Encoder (f-AnoGAN)" if self.settings["steps"] == 0 else super().label

@@ -6,6 +6,7 @@ same folder and renamed into place only once it is complete.
 """
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,3 +59,25 @@ def require(run_dir, filename, notebook):
             f"run_dir ({run_dir}), or run the whole pipeline with `python -m gan_ad run`."
         )
     return path
+
+
+@contextmanager
+def atomic_dir(path):
+    """Yield an empty temporary folder beside ``path``; it replaces ``path`` as a whole when the block succeeds.
+
+    On error the temporary folder is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = path.with_name(f".tmp-{path.name}"), path.with_name(f".old-{path.name}")
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -12,6 +12,7 @@ mode (BatchNorm uses its moving statistics), so a score does not depend on its b
 
 The search can also start from a given z, for example the guess of a trained encoder
 (``gan_ad.encoder``, notebook 04): a few steps from a good start replace hundreds from a random one.
+:class:`AnoGAN` is the search as a :class:`gan_ad.detectors.Detector`.
 """
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .detectors import GAN, Detector, Explanation, check_images, load_networks, save_networks
 from .models import feature_extractor
 
 
@@ -34,14 +36,6 @@ class InversionResult:
     z: np.ndarray                # (N, latent_dim) the latent vectors found
 
 
-def check_images(images):
-    """Return ``images`` as float32, or raise unless they are a non-empty batch of shape (N, 28, 28, 1)."""
-    images = np.asarray(images, dtype="float32")
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or len(images) == 0:
-        raise ValueError(f"Expected images of shape (N, 28, 28, 1) scaled to [-1, 1], got {images.shape}.")
-    return images
-
-
 def score_terms(x, x_features, generated, generated_features, lam):
     """Per-image ``(score, residual, feature)`` of the anomaly score above, as tensors of shape (N,)."""
     residual = tf.reduce_mean(tf.abs(x - generated), axis=[1, 2, 3])
@@ -52,9 +46,9 @@ def score_terms(x, x_features, generated, generated_features, lam):
 class Inverter:
     """AnoGAN latent inversion for many images at once.
 
-    ``steps`` Adam steps of size ``learning_rate`` on z, started from a standard normal
-    draw seeded by ``seed``; ``lam`` weighs the feature-matching term; images go through in
-    batches of ``batch_size`` (the last one padded, so the graph is traced once).
+    ``steps`` Adam steps of size ``learning_rate`` on z, started from one standard normal
+    draw seeded by ``seed`` (the same for every image); ``lam`` weighs the feature-matching
+    term; images go through in batches of ``batch_size`` (the last one padded, so the graph is traced once).
     """
 
     def __init__(self, generator, discriminator, lam=0.1, steps=50, learning_rate=0.05, batch_size=500, seed=0):
@@ -93,15 +87,15 @@ class Inverter:
     def invert(self, images, z0=None, steps=None):
         """Invert ``images`` (N, 28, 28, 1) in [-1, 1]; return an :class:`InversionResult`.
 
-        The search starts from ``z0`` (N, latent_dim) when given, else from a seeded random draw,
-        and takes ``steps`` steps (default: the inverter's ``steps``).
+        The search starts from ``z0`` (N, latent_dim) when given, else every image from the same
+        seeded random z, and takes ``steps`` steps (default: the inverter's ``steps``).
         """
         steps = self.steps if steps is None else int(steps)
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}.")
         images = check_images(images)
-        if z0 is None:
-            z0 = np.random.default_rng(self.seed).standard_normal((len(images), self.latent_dim))
+        if z0 is None:  # one seeded draw for all: an image's score does not depend on the others in its batch
+            z0 = np.broadcast_to(np.random.default_rng(self.seed).standard_normal(self.latent_dim), (len(images), self.latent_dim))
         z0 = np.asarray(z0, dtype="float32")
         if z0.shape != (len(images), self.latent_dim):
             raise ValueError(f"z0 must have shape {(len(images), self.latent_dim)} (one z per image), got {z0.shape}.")
@@ -114,3 +108,49 @@ class Inverter:
             parts.append([t.numpy()[:n] for t in self._invert_batch(x, z, tf.constant(steps))])
         scores, residual, feature, generated, z = (np.concatenate(p) for p in zip(*parts))
         return InversionResult(scores, residual, feature, generated, np.abs(images - generated), z)
+
+
+class AnoGAN(Detector):
+    """AnoGAN's score as a detector: ``steps`` search steps from a random z, then what G(z) misses.
+
+    The settings are those of :class:`Inverter`. Images go through in batches of at most
+    ``batch_size``; a smaller set (one drawn digit) gets an inverter of its own size, traced once.
+    """
+
+    key, kind = "anogan", GAN
+
+    def __init__(self, generator, discriminator, steps=100, learning_rate=0.05, lam=0.1, batch_size=500, seed=0):
+        super().__init__(steps=steps, learning_rate=learning_rate, lam=lam, batch_size=batch_size, seed=seed)
+        self.generator, self.discriminator, self._inverters = generator, discriminator, {}
+
+    @property
+    def label(self):
+        return f"AnoGAN ({self.settings['steps']} steps)"
+
+    def set_params(self, **changes):
+        self._inverters = {}  # they hold the old settings
+        return super().set_params(**changes)
+
+    def _start(self, images):
+        """Where the search starts: ``None``, a seeded random z."""
+        return None
+
+    def invert(self, images):
+        """The whole :class:`InversionResult` (score terms, G(z), residuals, z) of ``images``."""
+        images = check_images(images)
+        size = min(len(images), self.settings["batch_size"])
+        if size not in self._inverters:
+            self._inverters[size] = Inverter(self.generator, self.discriminator, **{**self.settings, "batch_size": size})
+        return self._inverters[size].invert(images, z0=self._start(images))
+
+    def explain(self, images):
+        """Scores, G(z) (the closest image the generator makes) and the residuals |x - G(z)|."""
+        result = self.invert(images)
+        return Explanation(result.scores, result.reconstructions, result.residuals)
+
+    def _save_state(self, folder):
+        save_networks(folder, generator=self.generator, discriminator=self.discriminator)
+
+    @classmethod
+    def _from_folder(cls, folder, settings):
+        return cls(*load_networks(folder, "generator", "discriminator"), **settings)

@@ -5,6 +5,7 @@ discriminator names its last hidden layer ``features``; :func:`feature_extractor
 AnoGAN's feature-matching term and for the kNN in feature space.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -53,3 +54,9 @@ def build_encoder(latent_dim=64, width=64):
 def feature_extractor(discriminator):
     """A model mapping images to the discriminator's ``features`` layer (same weights)."""
     return keras.Model(discriminator.inputs[0], discriminator.get_layer(FEATURE_LAYER).output, name="features")
+
+
+def predict_batches(model, images, batch_size=500):
+    """``model(images)`` in inference mode, batch by batch, as one NumPy array (no ``predict`` overhead for one image)."""
+    return np.concatenate([np.asarray(model(images[i:i + batch_size], training=False))
+                           for i in range(0, len(images), batch_size)])

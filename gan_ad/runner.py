@@ -7,9 +7,11 @@ that lists the valid ones.
 import sys
 from pathlib import Path
 
+import nbformat
 import papermill as pm
 import yaml
 
+from .detectors import NOTEBOOKS
 from .files import NOTEBOOK_DIR, RUNS_DIR, read_json
 
 PIPELINE = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation")
@@ -45,17 +47,37 @@ def parse_value(text):
     return yaml.safe_load(text)
 
 
-def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True):
+def recorded_parameters(run_dir):
+    """The parameters a run was made with, as papermill recorded them in its executed notebooks (not ``run_dir``)."""
+    found = {}
+    for notebook in PIPELINE:
+        path = Path(run_dir) / f"{notebook}.ipynb"
+        if path.exists():
+            found.update(nbformat.read(path, as_version=4).metadata.get("papermill", {}).get("parameters", {}))
+    found.pop("run_dir", None)
+    return found
+
+
+def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True, start=None):
     """Run (or with ``prepare_only`` only parameterise) the pipeline notebooks into ``runs_dir/name``.
 
     Returns the run folder. With ``echo`` what the notebooks print (Keras' progress bar among it)
     streams to this terminal. The executed notebooks keep their outputs in the run folder; the
-    notebooks in ``notebooks/`` are never changed.
+    notebooks in ``notebooks/`` are never changed. ``start`` names the first notebook to run in an
+    existing run folder (for example ``03_latent_inversion``: keep the GAN, refit the detectors);
+    the parameters the run was made with apply unless ``params`` changes them.
     """
     params = dict(params or {})
     declared = pipeline_parameters()
     check_parameters(params, declared)
     run_dir = (Path(runs_dir) / name).resolve()
+    if start is not None:
+        if start not in PIPELINE:
+            raise ParameterError(f"--from takes one of {', '.join(PIPELINE)}, not {start!r}.")
+        if not (run_dir / f"{PIPELINE[PIPELINE.index(start) - 1]}.ipynb").exists() and start != PIPELINE[0]:
+            raise ParameterError(f"{run_dir} has no executed notebooks before {start}; run the whole pipeline instead.")
+        params = {**recorded_parameters(run_dir), **params}
+        declared = dict(list(declared.items())[PIPELINE.index(start):])
     run_dir.mkdir(parents=True, exist_ok=True)
     for notebook, names in declared.items():
         chosen = {k: v for k, v in params.items() if k in names}
@@ -72,6 +94,7 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
 def summary(run_dir):
     """One line with the test AUROC of every detector of a finished run, read from its ``metrics.json``."""
     results = read_json(Path(run_dir) / "metrics.json")
-    detectors = results["detectors"]
-    n = next(iter(detectors.values()))["n_images"]
-    return f"Test AUROC on {n} images: " + ", ".join(f"{name} {m['auroc']:.3f}" for name, m in detectors.items()) + f". Results in {run_dir}"
+    rows = [results["detectors"][key] for key in NOTEBOOKS if key in results["detectors"]]
+    best = results["detectors"][results["best_on_validation"]]["label"]
+    return (f"Test AUROC on {rows[0]['n_images']} images: " + ", ".join(f"{r['label']} {r['auroc']:.3f}" for r in rows)
+            + f". Best on validation: {best}. Results in {run_dir}")

@@ -12,10 +12,9 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
-from .baselines import FEATURE_KNN, KNNDistance
+from .baselines import FEATURE_KNN, FeatureKNN
 from .files import atomic_path, read_json, require, write_json
 from .inversion import Inverter
-from .models import feature_extractor
 from .plots import image_grid, save_fig
 
 
@@ -144,13 +143,12 @@ class ValidationAUROC(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.inverter = Inverter(self.model.generator, self.model.discriminator, **self.inverter_kwargs)
-        self.features = feature_extractor(self.model.discriminator)
 
     def on_epoch_end(self, epoch, logs=None):
         idx = self.monitor_idx
         anogan = self.inverter.invert(self.val_images[idx]).scores
         logs["val_auroc_anogan"] = float(roc_auc_score(self.val_is_anomaly[idx], anogan))
-        knn = KNNDistance(features=self.features, **FEATURE_KNN).fit(self.train_images)
+        knn = FeatureKNN(self.model.discriminator, **FEATURE_KNN).fit(self.train_images)
         logs["val_auroc_features"] = float(roc_auc_score(self.val_is_anomaly, knn.score(self.val_images)))
 
 

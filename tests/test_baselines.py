@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_ad.baselines import ConvAutoencoder, KNNDistance, PCAReconstruction
+from gan_ad.baselines import ConvAutoencoder, FeatureKNN, KNNDistance, PCAReconstruction, feature_vectors
 
 
 def blobs(n, centre, seed):
@@ -28,19 +28,23 @@ def test_autoencoder_same_seed_same_scores():
     np.testing.assert_array_equal(a, b)
 
 
+def identity_discriminator():
+    """A 'discriminator' whose feature layer is the flattened image itself."""
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(name="features"), keras.layers.Dense(1)])
+
+
 def test_knn_in_feature_space_compares_directions_not_lengths():
-    flatten = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten()])
     x = blobs(30, (4, 4), 0)
-    knn = KNNDistance(k=1, n_components=4, features=flatten).fit(x)
+    knn = FeatureKNN(identity_discriminator(), k=1, n_components=4).fit(x)
     np.testing.assert_allclose(knn.score(3 * x[:5]), knn.score(x[:5]), atol=1e-5)  # each vector is scaled to unit length
     assert not np.allclose(KNNDistance(k=1, n_components=4).fit(x).score(3 * x[:5]), 0, atol=1e-3)  # in pixels it matters
 
 
 def test_knn_on_precomputed_feature_vectors_is_the_knn_in_feature_space():
-    from gan_ad.baselines import feature_vectors
-    flatten = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten()])
+    discriminator = identity_discriminator()
+    flatten = keras.Model(discriminator.inputs[0], discriminator.get_layer("features").output)
     x, y = blobs(30, (4, 4), 0), blobs(10, (16, 16), 1)
     vectors = feature_vectors(flatten, x, batch_size=7)  # a partial last batch
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, rtol=1e-5)
-    direct = KNNDistance(k=2, n_components=4, features=flatten).fit(x).score(y)
+    direct = FeatureKNN(discriminator, k=2, n_components=4).fit(x).score(y)
     np.testing.assert_allclose(KNNDistance(k=2, n_components=4).fit(vectors).score(feature_vectors(flatten, y)), direct, rtol=1e-5)

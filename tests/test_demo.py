@@ -1,4 +1,5 @@
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,3 +80,58 @@ def test_drawing_pad_pixels_and_clear():
 def test_demo_without_a_model_explains_how_to_make_one(tmp_path):
     app = demo.Demo(tmp_path)
     assert "make run" in app.ui.value and str(tmp_path) in app.ui.value
+
+
+def test_demo_judges_with_the_best_validation_detector_and_shows_every_other(tiny_run):
+    from gan_ad import data, detectors
+
+    app = demo.Demo(tiny_run)
+    every = detectors.load_run_detectors(tiny_run)
+    best = detectors.best_on_validation(every)
+    assert app.chooser.value == best and [key for _, key in app.chooser.options] == list(detectors.NOTEBOOKS)
+    assert every[best].label in app.ui.children[0].value  # the introduction names the judge
+    x_test, _, _ = data.load_split(tiny_run, "test")
+    explained = app.show((x_test[0, ..., 0] + 1) / 2, preprocess=False)
+    assert set(explained) == set(detectors.NOTEBOOKS)
+    for key in (best, "anogan"):  # what the page shows is the detector's own score and verdict for that digit
+        app.chooser.value = key
+        score = every[key].score(x_test[:1])[0]
+        assert f"<b>{score:.4f}</b>" in app.message.value and every[key].label in app.message.value
+        assert ("ANOMALOUS" if score > every[key].threshold else "NORMAL") in app.message.value
+    assert all(d.label in app.others.value for d in every.values())
+    assert all(p.image.value for p in [*app.images.values(), *app.neighbours])
+    app.clear()
+    assert app.message.value == "" and not app.images["input"].image.value
+
+
+def test_a_stroke_is_scored_without_a_click(tiny_run):
+    app = demo.Demo(tiny_run)
+    drawing = np.zeros((28, 28), "uint8")
+    drawing[4:24, 12:16] = 255
+    app.pad.pixels = drawing.ravel().tolist()  # what the canvas sends when a stroke ends
+    assert "Anomaly score" in app.message.value
+
+
+def copy_run(tiny_run, tmp_path):
+    import shutil
+    return Path(shutil.copytree(tiny_run, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoints", "samples", "*.ipynb")))
+
+
+def test_demo_of_an_old_or_damaged_run_says_what_to_do(tiny_run, tmp_path):
+    import shutil
+    run = copy_run(tiny_run, tmp_path)
+    (run / "detectors" / "pca" / "pca.npz").write_bytes(b"")
+    assert "damaged" in demo.Demo(run).ui.value and "05_evaluation" in demo.Demo(run).ui.value
+    shutil.rmtree(run / "detectors")
+    message = demo.Demo(run).ui.value
+    assert "made before detectors were saved" in message and "03" in message
+
+
+def test_a_detector_of_another_split_is_refused(tiny_run, tmp_path):
+    from gan_ad import detectors
+    run = copy_run(tiny_run, tmp_path)
+    with np.load(run / "split.npz") as f:
+        split = {part: f[part] for part in f.files}
+    np.savez(run / "split.npz", **{**split, "test": split["test"][:-1]})
+    with pytest.raises(detectors.DetectorError, match="another split"):
+        detectors.load_from_run(run, "feature_knn")

@@ -79,7 +79,7 @@ def test_steps_given_to_invert_override_the_default(nets):
 
 
 def test_check_images_returns_float32_or_says_the_shape():
-    from gan_ad.inversion import check_images
+    from gan_ad.detectors import check_images
     assert check_images(np.zeros((2, 28, 28, 1), "float64")).dtype == np.float32
     with pytest.raises(ValueError, match=r"got \(2, 28, 28\)"):
         check_images(np.zeros((2, 28, 28)))

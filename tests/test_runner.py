@@ -54,13 +54,26 @@ def test_cli_rejects_a_misspelled_parameter(capsys):
 def test_cli_lists_parameters(capsys):
     assert main(["params"]) == 0
     out = capsys.readouterr().out
-    assert "02_train_gan" in out and "epochs = 15" in out
+    assert "02_train_gan" in out and "epochs = " in out and "select_epoch = " in out
 
 
 def test_summary_reads_metrics_json(tmp_path):
     from gan_ad.files import write_json
-    detectors = {"AnoGAN (5 steps)": {"auroc": 0.7, "n_images": 10000}, "kNN distance": {"auroc": 0.9, "n_images": 10000}}
-    write_json(tmp_path / "metrics.json", {"detectors": detectors})
+    detectors = {"pixel_knn": {"label": "kNN distance", "auroc": 0.9, "n_images": 10000},
+                 "anogan": {"label": "AnoGAN (5 steps)", "auroc": 0.7, "n_images": 10000}}
+    write_json(tmp_path / "metrics.json", {"detectors": detectors, "best_on_validation": "pixel_knn"})
     line = runner.summary(tmp_path)
-    assert line.startswith("Test AUROC on 10000 images: AnoGAN (5 steps) 0.700, kNN distance 0.900.")
+    assert line.startswith("Test AUROC on 10000 images: AnoGAN (5 steps) 0.700, kNN distance 0.900. Best on validation: kNN distance.")
     assert str(tmp_path) in line
+
+
+def test_rerun_from_a_notebook_keeps_the_parameters_the_run_was_made_with(tmp_path):
+    runner.run_pipeline("x", {"epochs": 2, "steps": 7, "knn_k": 3}, runs_dir=tmp_path, prepare_only=True, echo=False)
+    run_dir = runner.run_pipeline("x", {"knn_k": 4}, runs_dir=tmp_path, prepare_only=True, echo=False, start="03_latent_inversion")
+    assert runner.recorded_parameters(run_dir) == {"epochs": 2, "steps": 7, "knn_k": 4}  # -p wins over the record
+    injected = nbformat.read(run_dir / "03_latent_inversion.ipynb", as_version=4)
+    assert "steps = 7" in next(c.source for c in injected.cells if "injected-parameters" in c.metadata.get("tags", []))
+    with pytest.raises(runner.ParameterError, match="one of 01_data_prep"):
+        runner.run_pipeline("x", {}, runs_dir=tmp_path, prepare_only=True, start="03_inversion")
+    with pytest.raises(runner.ParameterError, match="no executed notebooks before 04_encoder"):
+        runner.run_pipeline("empty", {}, runs_dir=tmp_path, prepare_only=True, start="04_encoder")
