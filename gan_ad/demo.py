@@ -148,7 +148,6 @@ class DrawingPad(anywidget.AnyWidget):
 
 CSS = """<style>
 .gan-ad-demo { max-width: 980px; font-family: system-ui, sans-serif; }
-.gan-ad-demo h2 { margin: 0.2em 0; }
 .gan-ad-verdict { font-size: 1.6em; font-weight: 700; padding: 0.3em 0.6em; border-radius: 6px; color: #fff; display: inline-block; }
 .gan-ad-verdict.anomalous { background: #c62828; }
 .gan-ad-verdict.normal { background: #2e7d32; }
@@ -217,11 +216,8 @@ class Demo:
                                 self.neighbour_title, widgets.HBox([p.box for p in self.neighbours]), self.others],
                                layout=widgets.Layout(flex="1 1 320px", min_width="300px"))
         intro = widgets.HTML(
-            f"{CSS}<h2>Is your digit an anomaly?</h2><p>A GAN learnt what the digits "
-            f"{', '.join(map(str, self._normal_digits()))} look like; draw a digit, upload a photo or pick a real test "
-            f"digit, and the detector says whether it looks like one of them. It judges with "
-            f"<b>{self.detectors[self.best].label}</b>, the detector that scored best on validation data; the table "
-            f"shows what the others say.</p>")
+            f"{CSS}<p>Normal digits in this run: <b>{', '.join(map(str, self._normal_digits()))}</b>. Judged by "
+            f"<b>{self.detectors[self.best].label}</b>, the detector that scored best on validation data.</p>")
         self.ui = widgets.VBox([intro, widgets.Box([controls, results], layout=widgets.Layout(display="flex", flex_flow="row wrap"))])
         self.ui.add_class("gan-ad-demo")
 
