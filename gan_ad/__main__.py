@@ -1,4 +1,4 @@
-"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``bench``, ``params``."""
+"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``bench``, ``params``, ``export-folder``."""
 import argparse
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import papermill as pm
 import yaml
 
-from . import bench, runner, sweep
+from . import bench, data, runner, sweep
 from .files import MissingStepError
 
 
@@ -31,8 +31,22 @@ def main(argv=None):
     timing.add_argument("--anogan-images", type=int, default=500,
                         help="test images AnoGAN scores; its time is extrapolated to all (default: 500)")
     timing.add_argument("--refine-steps", type=int, help="search steps after the encoder (default: the run's, from notebook 04)")
+    export = sub.add_parser("export-folder", help="write a dataset as an image folder train/CLASS/*.png, test/CLASS/*.png")
+    export.add_argument("dataset", help="mnist, fashion_mnist or the path of an .npz dataset")
+    export.add_argument("folder", help="the folder to create (must not exist, or be empty)")
+    export.add_argument("--max-per-class", type=int, default=0, metavar="N",
+                        help="keep the first N images of each class in each part (default: all)")
     args = parser.parse_args(argv)
 
+    if args.command == "export-folder":
+        try:
+            written = data.export_folder(args.dataset, args.folder, args.max_per_class)
+        except data.DataError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"Wrote {written['train']:,} training and {written['test']:,} test images to {args.folder} "
+              f"(train/CLASS/*.png, test/CLASS/*.png); use it with -p dataset {args.folder}")
+        return 0
     if args.command == "params":
         for notebook, params in runner.pipeline_parameters().items():
             print(notebook)

@@ -2,7 +2,9 @@
 
 Every notebook gets the parameters it declares in its ``parameters`` cell and the run
 folder. Unlike papermill, which only warns, a parameter that no notebook declares is an error
-that lists the valid ones.
+that lists the valid ones. A ``dataset`` given as a path (anything but ``mnist`` and
+``fashion_mnist``) is made absolute first, from the working directory of the caller: the notebooks
+run with ``notebooks/`` as theirs.
 """
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import papermill as pm
 import yaml
 
+from .data import DATASETS
 from .files import NOTEBOOK_DIR, RUNS_DIR, read_json
 
 PIPELINE = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation")
@@ -45,19 +48,29 @@ def parse_value(text):
     return yaml.safe_load(text)
 
 
-def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True):
+def resolve_dataset(params):
+    """``params`` with a path-valued ``dataset`` made absolute from the current working directory."""
+    dataset = params.get("dataset")
+    if isinstance(dataset, (str, Path)) and str(dataset) not in DATASETS:
+        return {**params, "dataset": str(Path(dataset).expanduser().resolve())}
+    return params
+
+
+def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True, notebooks=PIPELINE):
     """Run (or with ``prepare_only`` only parameterise) the pipeline notebooks into ``runs_dir/name``.
 
     Returns the run folder. With ``echo`` what the notebooks print (Keras' progress bar among it)
     streams to this terminal. The executed notebooks keep their outputs in the run folder; the
-    notebooks in ``notebooks/`` are never changed.
+    notebooks in ``notebooks/`` are never changed. ``notebooks`` runs only the first few of them.
     """
-    params = dict(params or {})
+    params = resolve_dataset(dict(params or {}))
     declared = pipeline_parameters()
     check_parameters(params, declared)
     run_dir = (Path(runs_dir) / name).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     for notebook, names in declared.items():
+        if notebook not in notebooks:
+            continue
         chosen = {k: v for k, v in params.items() if k in names}
         print(f"== {notebook} {chosen or ''}", flush=True)
         pm.execute_notebook(

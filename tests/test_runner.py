@@ -64,3 +64,14 @@ def test_summary_reads_metrics_json(tmp_path):
     line = runner.summary(tmp_path)
     assert line.startswith("Test AUROC on 10000 images: AnoGAN (5 steps) 0.700, kNN distance 0.900.")
     assert str(tmp_path) in line
+
+
+def test_a_dataset_path_is_made_absolute_from_the_callers_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert runner.resolve_dataset({"dataset": "data/mine", "lam": 1}) == {"dataset": str(tmp_path / "data" / "mine"), "lam": 1}
+    assert runner.resolve_dataset({"dataset": "fashion_mnist"}) == {"dataset": "fashion_mnist"}
+    assert runner.resolve_dataset({"epochs": 2}) == {"epochs": 2}
+    run_dir = runner.run_pipeline("x", {"dataset": "mine.npz"}, runs_dir=tmp_path, prepare_only=True, echo=False)
+    injected = nbformat.read(run_dir / "01_data_prep.ipynb", as_version=4)
+    source = next(c.source for c in injected.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f'dataset = "{tmp_path / "mine.npz"}"' in source
