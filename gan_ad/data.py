@@ -222,7 +222,7 @@ def read_dataset_npz(path):
                 sizes[size] = sizes.get(size, 0) + len(x)
                 resized += len(x)
             colour += len(x) if is_colour else 0
-            x = np.stack([_to_grey28(Image.fromarray(img))[0] for img in x])
+            x = np.stack([to_grey28(Image.fromarray(img))[0] for img in x])
         images[part] = (x, y.astype(np.int64))
     n_labels = int(max(images["train"][1].max(), images["test"][1].max())) + 1
     classes = tuple(str(c) for c in arrays["class_names"]) if "class_names" in arrays else tuple(str(i) for i in range(n_labels))
@@ -319,15 +319,19 @@ def _read_image(path):
     try:
         with Image.open(path) as image:
             image.load()
-            return _to_grey28(image)
+            return to_grey28(image)
     except UnidentifiedImageError as err:
         raise _Unreadable("is not an image (Pillow cannot identify it)") from err
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise _Unreadable(f"cannot be read as an image ({err})") from err
 
 
-def _to_grey28(image):
-    """One Pillow image as 28x28 greyscale uint8, the way :func:`open_dataset` describes."""
+def to_grey28(image):
+    """One Pillow image as ``(28x28 greyscale uint8, (width, height), was_colour)``, the way :func:`open_dataset` describes.
+
+    The conversion every image of a dataset given by path goes through; an image scored later (the
+    demo's upload, say) should go through it too, to look like what the model learnt.
+    """
     from PIL import Image
 
     size, was_colour = image.size, image.mode not in GREY_MODES
