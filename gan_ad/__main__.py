@@ -1,4 +1,4 @@
-"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``bench``, ``params``."""
+"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``bench``, ``params``, ``export-folder``."""
 import argparse
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import papermill as pm
 import yaml
 
-from . import bench, runner, sweep
+from . import bench, data, runner, sweep
 from .detectors import DetectorError
 from .files import MissingStepError
 
@@ -21,7 +21,7 @@ def main(argv=None):
                      help="set a notebook parameter; VALUE is read as YAML (5, 0.1, [0, 1], text)")
     run.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p wins over it)")
     run.add_argument("--prepare-only", action="store_true", help="write the parameterised notebooks without running them")
-    run.add_argument("--from", dest="start", metavar="NOTEBOOK",
+    run.add_argument("--from", dest="start", metavar="NOTEBOOK", choices=runner.PIPELINE,
                      help="rerun an existing run from this notebook on (e.g. 03_latent_inversion), with the parameters it was made with")
     run.add_argument("--seeds", type=int, default=0, metavar="N",
                      help="run seeds 0..N-1 into runs/NAME/seed=K and report mean ± std")
@@ -33,8 +33,22 @@ def main(argv=None):
     timing.add_argument("--anogan-steps", type=int, default=500, help="AnoGAN search steps per image (default: 500)")
     timing.add_argument("--anogan-images", type=int, default=500,
                         help="test images AnoGAN scores; its time is extrapolated to all (default: 500)")
+    export = sub.add_parser("export-folder", help="write a dataset as an image folder train/CLASS/*.png, test/CLASS/*.png")
+    export.add_argument("dataset", help="mnist, fashion_mnist or the path of an .npz dataset")
+    export.add_argument("folder", help="the folder to create (must not exist, or be empty)")
+    export.add_argument("--max-per-class", type=int, default=0, metavar="N",
+                        help="keep the first N images of each class in each part (default: all)")
     args = parser.parse_args(argv)
 
+    if args.command == "export-folder":
+        try:
+            written = data.export_folder(args.dataset, args.folder, args.max_per_class)
+        except data.DataError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"Wrote {written['train']:,} training and {written['test']:,} test images to {args.folder} "
+              f"(train/CLASS/*.png, test/CLASS/*.png); use it with -p dataset {args.folder}")
+        return 0
     if args.command == "params":
         for notebook, params in runner.pipeline_parameters().items():
             print(notebook)
@@ -66,7 +80,8 @@ def main(argv=None):
             grid = {"seed": list(range(args.seeds))}
             sweep.check_grid(params, grid)
             return report(sweep.run_grid(args.name, params, grid), [])
-        run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only, start=args.start)
+        notebooks = runner.PIPELINE[runner.PIPELINE.index(args.start):] if args.start else runner.PIPELINE
+        run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only, notebooks=notebooks)
     except runner.ParameterError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

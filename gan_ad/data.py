@@ -1,34 +1,157 @@
-"""Data: load MNIST (or Fashion-MNIST), split it into normals and anomalies, feed it to Keras.
+"""Data: load MNIST, Fashion-MNIST or your own images, split them into normals and anomalies, feed them to Keras.
 
 Explained in ``notebooks/01_data_prep.ipynb``.
 
 Protocol: the GAN trains on the normal classes of the training set minus a held-out share.
 Validation (monitoring, thresholds, model choices) is that held-out share plus training-set
 anomalies. The test set is touched only by the evaluation notebook.
+
+Your own data (``dataset`` = a path, see :func:`open_dataset`): an ``.npz`` file with the arrays of
+``keras.datasets`` (``x_train, y_train, x_test, y_test``), or a folder ``train/CLASS/*.png`` and
+``test/CLASS/*.png``. Every image becomes 28x28 greyscale uint8: colour is converted with Pillow's
+mode ``"L"`` and any other size is resized, whole image, with Pillow's LANCZOS filter. Notebook 01
+stores the converted arrays in the run folder (``dataset.npz``) and :func:`load_split` reads that copy.
 """
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
-import tensorflow as tf
 
 from .files import DATA_DIR, atomic_path, read_json, require, write_json
 
 DATASETS = ("mnist", "fashion_mnist")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
-NUM_CLASSES = 10
+NUM_CLASSES = 10  # of MNIST and Fashion-MNIST; a dataset of your own has its own classes (Dataset.classes)
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"),
+}
+IMAGE_SIZE = 28                  # the models' input: 28x28 pixels, one channel
+MIN_IMAGES_PER_CLASS = 10        # a class of your own data needs at least this many images in each part it appears in
+BAD_FILES = ("refuse", "skip")   # what to do with a file in an image folder that Pillow cannot read
+CACHE = "dataset.npz"            # a dataset given by path, converted, inside the run folder
+LAYOUT = "train/CLASS/*.png and test/CLASS/*.png (any format Pillow reads; one folder per class)"
 
 
 class DataError(ValueError):
     """Raised for a missing, corrupt or inconsistent data file or split."""
 
 
+@dataclass
+class Dataset:
+    """A dataset as the pipeline uses it: 28x28 uint8 images, integer labels, and what loading did.
+
+    ``classes`` names label 0, 1, ...; ``source`` is ``"mnist"``, ``"fashion_mnist"`` or the
+    absolute path read. ``resized`` and ``sizes`` count the images that were not 28x28 (and their
+    sizes), ``colour`` those converted from colour, ``skipped`` the unreadable files left out
+    (``bad_files = "skip"``). ``files_train``/``files_test`` name each image's file in a folder.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: tuple
+    source: str
+    resized: int = 0
+    sizes: dict = field(default_factory=dict)
+    colour: int = 0
+    skipped: list = field(default_factory=list)
+    files_train: np.ndarray = None
+    files_test: np.ndarray = None
+
+    @property
+    def arrays(self):
+        """``(x_train, y_train, x_test, y_test)``."""
+        return self.x_train, self.y_train, self.x_test, self.y_test
+
+    @property
+    def is_named(self):
+        """True for MNIST and Fashion-MNIST, which later notebooks reload by name."""
+        return self.source in DATASETS
+
+    def summary(self):
+        """What loading did, for ``split.json``."""
+        return {"classes": list(self.classes), "resized": self.resized, "sizes": self.sizes,
+                "colour": self.colour, "skipped_files": list(self.skipped)}
+
+    def describe(self, max_listed=20):
+        """Sentences on what was read and what loading did to it (notebook 01 prints them)."""
+        total = len(self.x_train) + len(self.x_test)
+        lines = [f"Source: {self.source}",
+                 f"train: {self.x_train.shape} {self.x_train.dtype}, test: {self.x_test.shape} {self.x_test.dtype}",
+                 f"{len(self.classes)} classes, labelled 0-{len(self.classes) - 1}"
+                 if self.classes == tuple(str(i) for i in range(len(self.classes))) else
+                 f"{len(self.classes)} classes (label name): " + ", ".join(f"{i} {c}" for i, c in enumerate(self.classes))]
+        if self.resized:
+            sizes = ", ".join(f"{size}: {n:,}" for size, n in self.sizes.items())
+            lines.append(f"{self.resized:,} of {total:,} images were not 28x28 and were resized to 28x28 "
+                         f"(Pillow LANCZOS on the whole image; sizes found, width x height: {sizes}).")
+        if self.colour:
+            lines.append(f"{self.colour:,} colour images were converted to greyscale (Pillow mode \"L\").")
+        if self.skipped:
+            more = len(self.skipped) - max_listed
+            lines.append(f"bad_files = \"skip\": {len(self.skipped)} unreadable file(s) left out:")
+            lines += [f"  {s}" for s in self.skipped[:max_listed]]
+            if more > 0:
+                lines.append(f"  ... and {more} more (all listed in split.json under skipped_files)")
+        return "\n".join(lines)
+
+
+def open_dataset(dataset="mnist", bad_files="refuse", data_dir=DATA_DIR):
+    """Return the :class:`Dataset` that the parameter ``dataset`` names.
+
+    ``dataset`` is ``"mnist"`` or ``"fashion_mnist"`` (see :func:`load_dataset`), or the path of
+    your own data, relative to the current working directory (the runner makes paths absolute
+    before the notebooks, which run in ``notebooks/``, see them):
+
+    - an ``.npz`` file with ``x_train, y_train, x_test, y_test`` as ``keras.datasets`` gives them:
+      uint8 images (N, H, W) or (N, H, W, 1 or 3), integer labels 0, 1, ...; an optional
+      ``class_names`` array names the labels (otherwise they are named "0", "1", ...);
+    - a folder with ``train/CLASS/`` and ``test/CLASS/`` sub-folders of images. The class names are
+      sorted and become labels 0, 1, ... in that order. Files whose name starts with a dot are
+      ignored; any other file that Pillow cannot read is refused, or left out and listed with
+      ``bad_files="skip"``.
+
+    Each image is made 28x28 greyscale uint8: colour (RGB, palette ...) is converted with Pillow's
+    ``convert("L")`` (L = 0.299 R + 0.587 G + 0.114 B), transparent pixels become black first,
+    16-bit images are scaled to 8 bits, and an image of any other size is resized, the whole image
+    and without keeping the aspect ratio, with Pillow's LANCZOS filter. No other change is made:
+    MNIST is light ink on black, and nothing here inverts dark-on-light images.
+
+    Every class (folder or label) needs at least :data:`MIN_IMAGES_PER_CLASS` images in each part
+    it appears in. Problems raise :class:`DataError` with one sentence naming the file or folder.
+    """
+    if bad_files not in BAD_FILES:
+        raise DataError(f'bad_files must be "refuse" or "skip", not {bad_files!r}.')
+    if dataset in DATASETS:
+        return Dataset(*load_dataset(dataset, data_dir), classes=CLASS_NAMES[dataset], source=dataset)
+    path = Path(str(dataset)).expanduser().resolve()
+    if not path.exists():
+        raise DataError(
+            f"Unknown dataset {str(dataset)!r}: it is not one of {', '.join(DATASETS)}, and there is no file or "
+            f"folder {path}. Give one of those names, an .npz file, or an image folder ({LAYOUT}).")
+    if path.is_dir():
+        return read_folder(path, bad_files)
+    if path.suffix.lower() != ".npz":
+        raise DataError(f"{path} is a file but not an .npz file; give an .npz file with {', '.join(KEYS)}, "
+                        f"or an image folder ({LAYOUT}).")
+    return read_dataset_npz(path)
+
+
 def load_dataset(name="mnist", data_dir=DATA_DIR):
     """Return ``(x_train, y_train, x_test, y_test)`` as uint8 arrays for dataset ``name``.
 
-    Reads ``data_dir/NAME.npz`` when present; otherwise downloads it with
-    ``keras.datasets`` and caches it there. The arrays are checked (keys, shapes, dtype,
-    labels) and a bad file raises :class:`DataError` naming the file and the fix.
+    ``name`` is ``"mnist"`` or ``"fashion_mnist"``: reads ``data_dir/NAME.npz`` when present;
+    otherwise downloads it with ``keras.datasets`` and caches it there. The arrays are checked
+    (keys, shapes, dtype, labels) and a bad file raises :class:`DataError` naming the file and
+    the fix. Any other ``name`` is read as a path by :func:`open_dataset`.
     """
     if name not in DATASETS:
-        raise DataError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+        return open_dataset(name, data_dir=data_dir).arrays
     path = data_dir / f"{name}.npz"
     if not path.exists():
         import keras
@@ -45,7 +168,7 @@ def load_mnist(data_dir=DATA_DIR):
 
 
 def read_npz(path):
-    """Read and validate a Keras-style dataset file; return its four arrays."""
+    """Read and validate a Keras-style dataset file of MNIST's shape; return its four arrays."""
     fix = f"Delete {path} and run again to download a fresh copy (or copy a good one there)."
     try:
         with np.load(path) as f:
@@ -65,13 +188,218 @@ def read_npz(path):
     return arrays
 
 
-def check_digits(normal_digits, anomaly_digits=None):
-    """Validate the class choice; return ``(normal, anomaly)`` as sorted tuples.
+# ---------------------------------------------------------------- your own data: .npz and folders
 
-    ``anomaly_digits=None`` means every class that is not normal.
+def read_dataset_npz(path):
+    """Read your own ``.npz`` dataset (see :func:`open_dataset`) into a :class:`Dataset`."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in KEYS if k not in f.files]
+            if missing:
+                raise DataError(f"{path} lacks the arrays {missing}; a dataset .npz holds {', '.join(KEYS)} "
+                                "(as keras.datasets returns them), and optionally class_names.")
+            arrays = {k: f[k] for k in (*KEYS, "class_names", "files_train", "files_test") if k in f.files}
+    except DataError:
+        raise
+    except Exception as err:
+        raise DataError(f"{path} is not a readable .npz file ({err}); save it with numpy.savez.") from err
+    images, sizes, resized, colour = {}, {}, 0, 0
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.dtype != np.uint8 or not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] in (1, 3))) or len(x) == 0:
+            raise DataError(f"{path}: x_{part} should hold uint8 images 0-255 of shape (N, H, W) or (N, H, W, 1 or 3), "
+                            f"got {x.dtype} {x.shape}; convert it (e.g. (x * 255).round().astype('uint8') for 0-1 floats).")
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise DataError(f"{path}: y_{part} should hold {len(x)} integer labels 0, 1, ..., got {y.dtype} {y.shape}.")
+        is_colour = x.ndim == 4 and x.shape[-1] == 3
+        x = x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x
+        if is_colour or x.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
+            from PIL import Image
+
+            if x.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
+                size = f"{x.shape[2]}x{x.shape[1]}"
+                sizes[size] = sizes.get(size, 0) + len(x)
+                resized += len(x)
+            colour += len(x) if is_colour else 0
+            x = np.stack([to_grey28(Image.fromarray(img))[0] for img in x])
+        images[part] = (x, y.astype(np.int64))
+    n_labels = int(max(images["train"][1].max(), images["test"][1].max())) + 1
+    classes = tuple(str(c) for c in arrays["class_names"]) if "class_names" in arrays else tuple(str(i) for i in range(n_labels))
+    if len(classes) < n_labels:
+        raise DataError(f"{path}: class_names names {len(classes)} classes, but the labels go up to {n_labels - 1}.")
+    for part in ("train", "test"):
+        labels, counts = np.unique(images[part][1], return_counts=True)
+        few = [(int(c), int(n)) for c, n in zip(labels, counts) if n < MIN_IMAGES_PER_CLASS]
+        if few:
+            c, n = few[0]
+            raise DataError(f"{path}: class {classes[c]!r} (label {c}) has only {n} image(s) in y_{part}; every class needs "
+                            f"at least {MIN_IMAGES_PER_CLASS} in each part it appears in (add images, or drop the class).")
+    return Dataset(*images["train"], *images["test"], classes=classes, source=str(path), resized=resized,
+                   sizes=sizes, colour=colour, files_train=arrays.get("files_train"), files_test=arrays.get("files_test"))
+
+
+def _visible(folder):
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def read_folder(root, bad_files="refuse"):
+    """Read an image folder ``root/train/CLASS/*`` and ``root/test/CLASS/*`` (see :func:`open_dataset`)."""
+    root = Path(root)
+    if not _visible(root):
+        raise DataError(f"{root} is empty; put the images in it as {LAYOUT}.")
+    for part in ("train", "test"):
+        if not (root / part).is_dir():
+            raise DataError(f"{root} has no {part}/ folder; an image folder holds {LAYOUT}.")
+    class_dirs, bad = {}, []
+    for part in ("train", "test"):
+        entries = _visible(root / part)
+        class_dirs[part] = [p for p in entries if p.is_dir()]
+        bad += [(p, "lies outside a class folder") for p in entries if not p.is_dir()]
+        if not class_dirs[part]:
+            raise DataError(f"{root / part} holds no class folders; put each class's images in {root / part}/CLASS/.")
+    classes = tuple(sorted({p.name for dirs in class_dirs.values() for p in dirs}))
+    label = {name: i for i, name in enumerate(classes)}
+    parts, sizes, resized, colour = {}, {}, 0, 0
+    for part in ("train", "test"):
+        images, labels, names = [], [], []
+        for folder in class_dirs[part]:
+            n_before = len(images)
+            for path in _visible(folder):
+                if path.is_dir():
+                    bad.append((path, "is a folder; images must lie directly in the class folder"))
+                    continue
+                try:
+                    pixels, size, was_colour = _read_image(path)
+                except _Unreadable as err:
+                    bad.append((path, str(err)))
+                    continue
+                images.append(pixels)
+                labels.append(label[folder.name])
+                names.append(str(path.relative_to(root)))
+                if size != (IMAGE_SIZE, IMAGE_SIZE):
+                    resized += 1
+                    key = f"{size[0]}x{size[1]}"
+                    sizes[key] = sizes.get(key, 0) + 1
+                colour += was_colour
+            parts[part, folder.name] = len(images) - n_before
+        parts[part] = (np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+                       np.array(labels, np.int64), np.array(names))
+    if bad and bad_files == "refuse":
+        path, reason = bad[0]
+        more = f" ({len(bad) - 1} more such file(s) in {root})" if len(bad) > 1 else ""
+        raise DataError(f"{path} {reason}{more}: remove or fix it, or set bad_files = \"skip\" to leave such files out "
+                        "(they are then listed).")
+    for part in ("train", "test"):
+        for folder in class_dirs[part]:
+            n = parts[part, folder.name]
+            if n == 0:
+                raise DataError(f"{folder} holds no {'readable ' if bad else ''}images; add at least {MIN_IMAGES_PER_CLASS} "
+                                "images of that class, or remove the folder.")
+            if n < MIN_IMAGES_PER_CLASS:
+                raise DataError(f"{folder} holds only {n} image(s); every class folder needs at least {MIN_IMAGES_PER_CLASS} "
+                                "(add images, or remove the folder to drop the class).")
+    (x_train, y_train, files_train), (x_test, y_test, files_test) = parts["train"], parts["test"]
+    return Dataset(x_train, y_train, x_test, y_test, classes=classes, source=str(root), resized=resized,
+                   sizes=dict(sorted(sizes.items(), key=lambda kv: -kv[1])), colour=colour,
+                   skipped=[f"{p}: {reason}" for p, reason in bad], files_train=files_train, files_test=files_test)
+
+
+class _Unreadable(Exception):
+    """A file in an image folder that is not an image Pillow can read."""
+
+
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _read_image(path):
+    """Decode one image file into ``(28x28 uint8, (width, height), was_colour)``; raise :class:`_Unreadable`."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_grey28(image)
+    except UnidentifiedImageError as err:
+        raise _Unreadable("is not an image (Pillow cannot identify it)") from err
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise _Unreadable(f"cannot be read as an image ({err})") from err
+
+
+def to_grey28(image):
+    """One Pillow image as ``(28x28 greyscale uint8, (width, height), was_colour)``, the way :func:`open_dataset` describes.
+
+    The conversion every image of a dataset given by path goes through; an image scored later (the
+    demo's upload, say) should go through it too, to look like what the model learnt.
     """
-    normal = _class_tuple(normal_digits, "normal_digits")
-    anomaly = tuple(d for d in range(NUM_CLASSES) if d not in normal) if anomaly_digits is None else _class_tuple(anomaly_digits, "anomaly_digits")
+    from PIL import Image
+
+    size, was_colour = image.size, image.mode not in GREY_MODES
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        pixels = np.asarray(image, dtype="float64")
+        if image.mode.startswith("I;16") or pixels.max() > 255:
+            pixels = pixels / 257  # 16 bits to 8
+        image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "L")
+    elif "A" in image.getbands() or "transparency" in image.info:
+        image = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image)
+    image = image.convert("L")
+    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
+        image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8), size, was_colour
+
+
+def export_folder(dataset, folder, max_per_class=0, data_dir=DATA_DIR):
+    """Write a dataset as an image folder ``folder/train/CLASS/NNNNN.png``, ``folder/test/CLASS/NNNNN.png``.
+
+    ``dataset`` is anything :func:`open_dataset` reads (e.g. ``"fashion_mnist"``); class folders
+    take its class names (Fashion-MNIST: ``t-shirt``, ``trouser``, ...), file names the image's
+    index. ``max_per_class`` > 0 keeps only the first that many images of each class in each part.
+    The folder is written under a temporary name and renamed when complete; an existing folder
+    that is not empty is refused. Returns ``{"train": n, "test": n}``, the images written.
+    """
+    from PIL import Image
+
+    folder = Path(folder).expanduser().resolve()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise DataError(f"{folder} already exists and is not empty; choose another folder or delete it.")
+    ds = open_dataset(dataset, data_dir=data_dir)
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    written = {}
+    try:
+        for part, (x, y) in (("train", ds.arrays[:2]), ("test", ds.arrays[2:])):
+            written[part] = 0
+            for label, name in enumerate(ds.classes):
+                idx = np.flatnonzero(y == label)
+                idx = idx[:max_per_class] if max_per_class else idx
+                if not len(idx):
+                    continue
+                class_dir = tmp / part / name.replace("/", "_").replace(os.sep, "_")
+                class_dir.mkdir(parents=True)
+                for i in idx:
+                    Image.fromarray(x[i], "L").save(class_dir / f"{i:05d}.png")
+                written[part] += len(idx)
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written
+
+
+# ---------------------------------------------------------------- classes and the split
+
+def check_digits(normal_digits, anomaly_digits=None, classes=None):
+    """Validate the class choice; return ``(normal, anomaly)`` as sorted tuples of class indices.
+
+    ``classes`` names the dataset's classes (default: MNIST's "0" to "9"); a class can be given by
+    index (0, 1, ...) or by name (``"cat"``). ``anomaly_digits=None`` means every class that is not normal.
+    """
+    classes = tuple(classes) if classes is not None else CLASS_NAMES["mnist"]
+    normal = _class_tuple(normal_digits, "normal_digits", classes)
+    anomaly = (tuple(d for d in range(len(classes)) if d not in normal) if anomaly_digits is None
+               else _class_tuple(anomaly_digits, "anomaly_digits", classes))
     overlap = sorted(set(normal) & set(anomaly))
     if overlap:
         raise DataError(f"Classes {overlap} are both normal and anomalous; each class can be only one.")
@@ -80,38 +408,75 @@ def check_digits(normal_digits, anomaly_digits=None):
     return normal, anomaly
 
 
-def _class_tuple(digits, what):
-    digits = list(digits)
+def _class_tuple(digits, what, classes):
+    digits = [digits] if isinstance(digits, (str, int, np.integer)) else list(digits)
     if not digits:
-        raise DataError(f"{what} is empty; give at least one class index (0-9).")
-    bad = [d for d in digits if not isinstance(d, (int, np.integer)) or not 0 <= d < NUM_CLASSES]
+        raise DataError(f"{what} is empty; give at least one class index (0-{len(classes) - 1}) or name.")
+    index = {name: i for i, name in enumerate(classes)}
+    found = [index.get(d) if isinstance(d, str)
+             else int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d < len(classes)
+             else None for d in digits]
+    bad = [d for d, i in zip(digits, found) if i is None]
     if bad:
-        raise DataError(f"{what} holds {bad}, which are not class indices 0-9.")
-    if len(set(digits)) != len(digits):
+        shown = ", ".join(classes[:20]) + (", ..." if len(classes) > 20 else "")
+        raise DataError(f"{what} holds {bad}, which are not class indices 0-{len(classes) - 1} or class names ({shown}).")
+    if len(set(found)) != len(found):
         raise DataError(f"{what} lists a class twice: {digits}.")
-    return tuple(sorted(int(d) for d in digits))
+    return tuple(sorted(found))
+
+
+def _place(source, classes, label, part):
+    """Where the images of one class and part come from, for error messages."""
+    name = classes[label]
+    if source and source not in DATASETS and Path(source).is_dir():
+        return f"{Path(source) / part / name}"
+    return f"class {name!r} (label {label}) in y_{part} of {source or 'the dataset'}"
 
 
 def make_split(y_train, y_test, normal_digits=(0, 1, 2, 3, 4), anomaly_digits=None,
-               val_fraction=0.1, max_val=0, max_train=0, max_test=0, seed=0):
+               val_fraction=0.1, max_val=0, max_train=0, max_test=0, seed=0, classes=None, source=None):
     """Choose the indices of the training, validation and test images.
 
     - train: normal training-set images minus a held-out ``val_fraction`` (``max_train`` > 0 caps it);
     - val: the held-out normals plus as many training-set anomalies (``max_val`` > 0 caps the
-      total at ``max_val // 2`` of each, leaving the other held-out normals unused);
+      total at ``max_val // 2`` of each, leaving the other held-out normals unused). When no
+      anomalous class has training images, validation holds normals only (``max_val`` caps them);
     - test: all test images of the chosen classes (``max_test`` > 0 takes a random subset).
 
-    Returns a dict of index arrays ``train``, ``val``, ``test`` (into the train/test arrays).
+    ``classes`` and ``source`` (from :class:`Dataset`) name classes and folders in errors. A class
+    with test images but no training images is refused unless ``anomaly_digits`` names it: that is
+    how to say "this anomaly is never seen in training". Returns a dict of index arrays ``train``,
+    ``val``, ``test`` (into the train/test arrays).
     """
-    normal, anomaly = check_digits(normal_digits, anomaly_digits)
+    classes = tuple(classes) if classes is not None else CLASS_NAMES["mnist"]
+    normal, anomaly = check_digits(normal_digits, anomaly_digits, classes)
     if not 0 < val_fraction < 1:
         raise DataError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}.")
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    in_train = np.bincount(y_train, minlength=len(classes)) > 0
+    in_test = np.bincount(y_test, minlength=len(classes)) > 0
+    for c in normal:
+        if not in_train[c]:
+            raise DataError(f"Normal class {classes[c]!r} has no training images ({_place(source, classes, c, 'train')} is "
+                            "missing or empty); the GAN learns normal classes from training images, so add some.")
+    if anomaly_digits is None:
+        for c in range(len(classes)):
+            if in_test[c] and not in_train[c]:
+                seen = ", ".join(classes[d] for d in range(len(classes)) if in_train[d])
+                raise DataError(
+                    f"{_place(source, classes, c, 'test')} holds test images of class {classes[c]!r}, which never appears in "
+                    f"training (training classes: {seen}). Add training images of it, or, if it is an anomaly that training "
+                    f"never shows, name the anomalous classes in anomaly_digits (e.g. anomaly_digits = [{classes[c]!r}]).")
     rng = np.random.default_rng(seed)
     normals = rng.permutation(np.flatnonzero(np.isin(y_train, normal)))
     n_held = int(round(val_fraction * len(normals)))
     held, train = normals[:n_held], normals[n_held:]
-    n_val = min(n_held, max_val // 2) if max_val else n_held
-    anomalies = rng.permutation(np.flatnonzero(np.isin(y_train, anomaly)))[:n_val]
+    anomalies = rng.permutation(np.flatnonzero(np.isin(y_train, anomaly)))
+    if len(anomalies):
+        n_val = min(n_held, max_val // 2) if max_val else n_held
+        anomalies = anomalies[:n_val]
+    else:  # no anomalous class in the training set: validation is normals only
+        n_val = min(n_held, max_val) if max_val else n_held
     test = np.flatnonzero(np.isin(y_test, normal + anomaly))
     if max_test:
         test = np.sort(rng.choice(test, size=min(max_test, len(test)), replace=False))
@@ -123,6 +488,10 @@ def make_split(y_train, y_test, normal_digits=(0, 1, 2, 3, 4), anomaly_digits=No
     empty = [k for k, v in split.items() if len(v) == 0]
     if empty or n_val == 0:
         raise DataError(f"The split leaves {empty or ['val']} empty; raise val_fraction, max_val or the size caps.")
+    for kind, chosen in (("anomalous", anomaly), ("normal", normal)):
+        if not np.isin(y_test[test], chosen).any():
+            raise DataError(f"The test set holds no image of the {kind} classes ({', '.join(classes[c] for c in chosen)}); "
+                            "AUROC needs both normal and anomalous test images, so add some (or raise max_test).")
     return split
 
 
@@ -131,8 +500,30 @@ def scale(images):
     return (images.astype("float32")[..., None] / 127.5) - 1.0
 
 
-def save_split(run_dir, split, config):
-    """Save a split (``split.npz``) and its settings (``split.json``) into ``run_dir``."""
+def digest(ds):
+    """A short fingerprint of a dataset's arrays: the same images and labels, the same digest."""
+    h = hashlib.sha1()
+    for a in ds.arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_split(run_dir, split, config, dataset=None):
+    """Save a split (``split.npz``) and its settings (``split.json``) into ``run_dir``.
+
+    With a ``dataset`` given by path (a :class:`Dataset` that is not MNIST or Fashion-MNIST), its
+    converted arrays are saved first as ``run_dir/dataset.npz``, which :func:`load_split` reads.
+    """
+    run_dir = Path(run_dir)
+    cache = run_dir / CACHE
+    if dataset is not None and not dataset.is_named:
+        extra = {k: v for k, v in (("files_train", dataset.files_train), ("files_test", dataset.files_test)) if v is not None}
+        with atomic_path(cache) as tmp:
+            np.savez(tmp, x_train=dataset.x_train, y_train=dataset.y_train, x_test=dataset.x_test, y_test=dataset.y_test,
+                     class_names=np.array(dataset.classes), **extra)
+        config = {**config, "dataset_digest": digest(dataset)}
+    elif dataset is not None:
+        cache.unlink(missing_ok=True)  # left by an earlier run of notebook 01 on a path dataset
     with atomic_path(run_dir / "split.npz") as tmp:
         np.savez(tmp, **split)
     counts = {k: int(len(v)) for k, v in split.items()}
@@ -142,12 +533,19 @@ def save_split(run_dir, split, config):
 def load_split(run_dir, part, data_dir=DATA_DIR):
     """Return ``(images, digits, is_anomaly)`` of one part (``train``/``val``/``test``) of a saved split.
 
-    Images are scaled to [-1, 1]; ``is_anomaly`` is 1 for anomalous classes.
+    Images are scaled to [-1, 1]; ``digits`` are class labels; ``is_anomaly`` is 1 for anomalous
+    classes. MNIST and Fashion-MNIST are reloaded by name; a dataset given by path is read from
+    the copy notebook 01 saved in the run folder (``dataset.npz``), so changing the original
+    files afterwards does not change the run.
     """
     config = read_json(require(run_dir, "split.json", "01_data_prep"))
     with np.load(require(run_dir, "split.npz", "01_data_prep")) as f:
         idx = f[part]
-    x_train, y_train, x_test, y_test = load_dataset(config["dataset"], data_dir)
+    if config["dataset"] in DATASETS:
+        x_train, y_train, x_test, y_test = load_dataset(config["dataset"], data_dir)
+    else:
+        with np.load(require(run_dir, CACHE, "01_data_prep")) as f:
+            x_train, y_train, x_test, y_test = (f[k] for k in KEYS)
     x, y = (x_test, y_test) if part == "test" else (x_train, y_train)
     digits = y[idx]
     return scale(x[idx]), digits, np.isin(digits, config["anomaly_digits"]).astype("int32")
@@ -155,6 +553,8 @@ def load_split(run_dir, part, data_dir=DATA_DIR):
 
 def train_dataset(images, batch_size=128, seed=0):
     """A shuffled, batched ``tf.data.Dataset`` of training images (full batches only)."""
+    import tensorflow as tf
+
     if len(images) < batch_size:
         raise DataError(f"{len(images)} training images are fewer than one batch of {batch_size}; lower batch_size.")
     return (tf.data.Dataset.from_tensor_slices(images)

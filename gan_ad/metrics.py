@@ -17,13 +17,35 @@ def threshold_at_false_alarm_rate(normal_scores, rate=0.05):
     return float(np.quantile(normal_scores, 1 - rate))
 
 
-def detection_metrics(is_anomaly, scores, threshold):
-    """AUROC, AUPRC, and precision/recall/F1/accuracy/false-alarm rate at ``threshold`` (score > threshold = anomaly)."""
+def auroc(is_anomaly, scores):
+    """AUROC of ``scores`` against ``is_anomaly``, or NaN when only one kind is present.
+
+    A validation set without anomalies (a dataset whose anomalous classes appear only in its
+    test set, see notebook 01) has no AUROC; the notebooks say so instead of failing.
+    """
     is_anomaly = np.asarray(is_anomaly)
     if len(np.unique(is_anomaly)) != 2:
-        raise ValueError("Scoring needs both normal and anomalous examples.")
+        return float("nan")
+    return float(metrics.roc_auc_score(is_anomaly, scores))
+
+
+def detection_metrics(is_anomaly, scores, threshold):
+    """AUROC, AUPRC, and precision/recall/F1/accuracy/false-alarm rate at ``threshold`` (score > threshold = anomaly).
+
+    Without anomalous examples (validation of normals only) only the accuracy and the false-alarm
+    rate exist; the measures that need anomalies are NaN.
+    """
+    is_anomaly = np.asarray(is_anomaly)
+    if not np.any(is_anomaly == 0):
+        raise ValueError("Scoring needs normal examples; only anomalous ones were given "
+                         "(AUROC needs both normal and anomalous examples).")
     flagged = np.asarray(scores) > threshold
     tn, fp, fn, tp = metrics.confusion_matrix(is_anomaly, flagged, labels=[0, 1]).ravel()
+    if not np.any(is_anomaly == 1):
+        nan = float("nan")
+        return {"auroc": nan, "auprc": nan, "threshold": float(threshold), "precision": nan, "recall": nan, "f1": nan,
+                "accuracy": float(tn / len(is_anomaly)), "false_alarm_rate": float(fp / (fp + tn)),
+                "n_images": int(len(is_anomaly)), "n_anomalies": 0}
     return {
         "auroc": float(metrics.roc_auc_score(is_anomaly, scores)),
         "auprc": float(metrics.average_precision_score(is_anomaly, scores)),

@@ -2,7 +2,9 @@
 
 Every notebook gets the parameters it declares in its ``parameters`` cell and the run
 folder. Unlike papermill, which only warns, a parameter that no notebook declares is an error
-that lists the valid ones.
+that lists the valid ones. A ``dataset`` given as a path (anything but ``mnist`` and
+``fashion_mnist``) is made absolute first, from the working directory of the caller: the notebooks
+run with ``notebooks/`` as theirs.
 """
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import nbformat
 import papermill as pm
 import yaml
 
+from .data import DATASETS
 from .detectors import NOTEBOOKS
 from .files import NOTEBOOK_DIR, RUNS_DIR, read_json
 
@@ -58,28 +61,37 @@ def recorded_parameters(run_dir):
     return found
 
 
-def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True, start=None):
+def resolve_dataset(params):
+    """``params`` with a path-valued ``dataset`` made absolute from the current working directory."""
+    dataset = params.get("dataset")
+    if isinstance(dataset, (str, Path)) and str(dataset) not in DATASETS:
+        return {**params, "dataset": str(Path(dataset).expanduser().resolve())}
+    return params
+
+
+def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True, notebooks=PIPELINE):
     """Run (or with ``prepare_only`` only parameterise) the pipeline notebooks into ``runs_dir/name``.
 
     Returns the run folder. With ``echo`` what the notebooks print (Keras' progress bar among it)
     streams to this terminal. The executed notebooks keep their outputs in the run folder; the
-    notebooks in ``notebooks/`` are never changed. ``start`` names the first notebook to run in an
-    existing run folder (for example ``03_latent_inversion``: keep the GAN, refit the detectors);
-    the parameters the run was made with apply unless ``params`` changes them.
+    notebooks in ``notebooks/`` are never changed. ``notebooks`` runs a part of the pipeline, in
+    order: the first few (a test that stops early), or the last few in an existing run folder
+    (``--from 03_latent_inversion``: keep the GAN, refit the detectors), where the parameters the
+    run was made with apply unless ``params`` changes them.
     """
-    params = dict(params or {})
+    params = resolve_dataset(dict(params or {}))
     declared = pipeline_parameters()
     check_parameters(params, declared)
     run_dir = (Path(runs_dir) / name).resolve()
-    if start is not None:
-        if start not in PIPELINE:
-            raise ParameterError(f"--from takes one of {', '.join(PIPELINE)}, not {start!r}.")
-        if not (run_dir / f"{PIPELINE[PIPELINE.index(start) - 1]}.ipynb").exists() and start != PIPELINE[0]:
-            raise ParameterError(f"{run_dir} has no executed notebooks before {start}; run the whole pipeline instead.")
+    first = PIPELINE.index(notebooks[0])
+    if first > 0:
+        if not (run_dir / f"{PIPELINE[first - 1]}.ipynb").exists():
+            raise ParameterError(f"{run_dir} has no executed notebooks before {notebooks[0]}; run the whole pipeline instead.")
         params = {**recorded_parameters(run_dir), **params}
-        declared = dict(list(declared.items())[PIPELINE.index(start):])
     run_dir.mkdir(parents=True, exist_ok=True)
     for notebook, names in declared.items():
+        if notebook not in notebooks:
+            continue
         chosen = {k: v for k, v in params.items() if k in names}
         print(f"== {notebook} {chosen or ''}", flush=True)
         pm.execute_notebook(

@@ -55,8 +55,8 @@ def check_grid(fixed, grid):
 
 def run_name(point):
     """A folder name for one grid point, e.g. ``lam=0.1,seed=2``."""
-    def text(value):
-        return "-".join(map(str, value)) if isinstance(value, list) else str(value)
+    def text(value):  # a dataset's path must not make folders: data/my_images -> data_my_images
+        return "-".join(map(str, value)) if isinstance(value, list) else str(value).replace("/", "_").replace("\\", "_")
     return ",".join(f"{k}={text(v)}" for k, v in point.items())
 
 

@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from sklearn.metrics import roc_auc_score
 
 from .baselines import FEATURE_KNN, FeatureKNN
 from .files import atomic_path, read_json, require, write_json
 from .inversion import Inverter
+from .metrics import auroc
 from .plots import image_grid, save_fig
 
 
@@ -133,23 +133,32 @@ class ValidationAUROC(keras.callbacks.Callback):
     - ``val_auroc_features``: kNN distance in the discriminator's feature space (notebook 04) of all
       ``val_images``, against ``train_images``.
 
-    Place it before :class:`keras.callbacks.CSVLogger` so the CSV records the values.
+    Place it before :class:`keras.callbacks.CSVLogger` so the CSV records the values. Without
+    anomalies in ``val_is_anomaly`` there is no AUROC: both are logged as NaN, with a sentence.
     """
 
     def __init__(self, train_images, val_images, val_is_anomaly, monitor_idx, **inverter_kwargs):
         super().__init__()
         self.train_images, self.val_images, self.val_is_anomaly = train_images, val_images, val_is_anomaly
         self.monitor_idx, self.inverter_kwargs = monitor_idx, {"batch_size": len(monitor_idx), **inverter_kwargs}
+        self.skip = len(np.unique(val_is_anomaly)) != 2 or len(np.unique(np.asarray(val_is_anomaly)[monitor_idx])) != 2
 
     def on_train_begin(self, logs=None):
+        if self.skip:
+            print("Validation does not hold both normal and anomalous images, so no validation AUROC can be "
+                  "computed: val_auroc_anogan and val_auroc_features are logged as NaN.")
+            return
         self.inverter = Inverter(self.model.generator, self.model.discriminator, **self.inverter_kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.skip:
+            logs["val_auroc_anogan"] = logs["val_auroc_features"] = float("nan")
+            return
         idx = self.monitor_idx
         anogan = self.inverter.invert(self.val_images[idx]).scores
-        logs["val_auroc_anogan"] = float(roc_auc_score(self.val_is_anomaly[idx], anogan))
+        logs["val_auroc_anogan"] = auroc(self.val_is_anomaly[idx], anogan)
         knn = FeatureKNN(self.model.discriminator, **FEATURE_KNN).fit(self.train_images)
-        logs["val_auroc_features"] = float(roc_auc_score(self.val_is_anomaly, knn.score(self.val_images)))
+        logs["val_auroc_features"] = auroc(self.val_is_anomaly, knn.score(self.val_images))
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

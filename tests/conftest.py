@@ -33,3 +33,45 @@ def tiny_run(tmp_path_factory):
 
     tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
     return run_pipeline("tiny", tiny, runs_dir=tmp_path_factory.mktemp("runs"), echo=False)
+
+
+def write_image_folder(root, counts, size=(32, 32), mode="L", seed=0):
+    """Write a generated image folder ``root/PART/CLASS/NNN.png``; ``counts`` maps (part, class) -> images.
+
+    Each class is a different shape (its index picks it) on black, jittered, so classes differ; ``size``
+    and ``mode`` (``"L"``, ``"RGB"`` ...) may be a dict class -> value for mixed folders.
+    """
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    names = sorted({name for _, name in counts})
+    for (part, name), n in counts.items():
+        folder = root / part / name
+        folder.mkdir(parents=True, exist_ok=True)
+        w, h = size[name] if isinstance(size, dict) else size
+        m = mode[name] if isinstance(mode, dict) else mode
+        shape = names.index(name) % 3
+        for i in range(n):
+            image = Image.new(m, (w, h))
+            draw = ImageDraw.Draw(image)
+            x0, y0 = rng.integers(1, w // 4), rng.integers(1, h // 4)
+            x1, y1 = w - rng.integers(1, w // 4), h - rng.integers(1, h // 4)
+            ink = int(rng.integers(150, 256))
+            ink = ink if m == "L" else (ink, int(rng.integers(0, 256)), 255 - ink)
+            if shape == 0:
+                draw.ellipse((x0, y0, x1, y1), outline=ink, width=2)
+            elif shape == 1:
+                draw.line((x0, y0, x1, y1), fill=ink, width=2)
+                draw.line((x0, y1, x1, y0), fill=ink, width=2)
+            else:
+                draw.rectangle((x0, y0, x1, y1), fill=ink)
+            image.save(folder / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A small image folder: classes cat, dog, owl of mixed sizes and modes (owl is RGB)."""
+    counts = {(part, name): n for part, n in (("train", 12), ("test", 10)) for name in ("owl", "cat", "dog")}
+    return write_image_folder(tmp_path / "pets", counts, size={"cat": (32, 32), "dog": (28, 28), "owl": (20, 40)},
+                              mode={"cat": "L", "dog": "L", "owl": "RGB"})

@@ -41,3 +41,12 @@ def test_auroc_per_class():
     assert list(table.index) == [5, 7]
     assert table.loc[5, "auroc"] == 1.0 and table.loc[7, "auroc"] == 0.25
     assert list(table["n_images"]) == [2, 2]
+
+
+def test_validation_of_normals_only_has_no_auroc():
+    # a dataset whose anomalies appear only in its test set (notebook 01): the threshold works, AUROC does not exist
+    m = metrics.detection_metrics([0, 0, 0, 0], [0.1, 0.2, 0.3, 0.9], threshold=0.5)
+    assert np.isnan(m["auroc"]) and np.isnan(m["auprc"]) and np.isnan(m["recall"]) and np.isnan(m["f1"])
+    assert m["false_alarm_rate"] == pytest.approx(1 / 4) and (m["n_images"], m["n_anomalies"]) == (4, 0)
+    assert np.isnan(metrics.auroc([0, 0], [0.1, 0.2]))
+    assert metrics.auroc([0, 1], [0.1, 0.2]) == 1.0

@@ -69,11 +69,22 @@ def test_summary_reads_metrics_json(tmp_path):
 
 def test_rerun_from_a_notebook_keeps_the_parameters_the_run_was_made_with(tmp_path):
     runner.run_pipeline("x", {"epochs": 2, "steps": 7, "knn_k": 3}, runs_dir=tmp_path, prepare_only=True, echo=False)
-    run_dir = runner.run_pipeline("x", {"knn_k": 4}, runs_dir=tmp_path, prepare_only=True, echo=False, start="03_latent_inversion")
+    run_dir = runner.run_pipeline("x", {"knn_k": 4}, runs_dir=tmp_path, prepare_only=True, echo=False, notebooks=runner.PIPELINE[2:])
     assert runner.recorded_parameters(run_dir) == {"epochs": 2, "steps": 7, "knn_k": 4}  # -p wins over the record
     injected = nbformat.read(run_dir / "03_latent_inversion.ipynb", as_version=4)
     assert "steps = 7" in next(c.source for c in injected.cells if "injected-parameters" in c.metadata.get("tags", []))
-    with pytest.raises(runner.ParameterError, match="one of 01_data_prep"):
-        runner.run_pipeline("x", {}, runs_dir=tmp_path, prepare_only=True, start="03_inversion")
     with pytest.raises(runner.ParameterError, match="no executed notebooks before 04_encoder"):
-        runner.run_pipeline("empty", {}, runs_dir=tmp_path, prepare_only=True, start="04_encoder")
+        runner.run_pipeline("empty", {}, runs_dir=tmp_path, prepare_only=True, notebooks=runner.PIPELINE[3:])
+    with pytest.raises(SystemExit):
+        main(["run", "--name", "never", "--from", "03_inversion"])
+
+
+def test_a_dataset_path_is_made_absolute_from_the_callers_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert runner.resolve_dataset({"dataset": "data/mine", "lam": 1}) == {"dataset": str(tmp_path / "data" / "mine"), "lam": 1}
+    assert runner.resolve_dataset({"dataset": "fashion_mnist"}) == {"dataset": "fashion_mnist"}
+    assert runner.resolve_dataset({"epochs": 2}) == {"epochs": 2}
+    run_dir = runner.run_pipeline("x", {"dataset": "mine.npz"}, runs_dir=tmp_path, prepare_only=True, echo=False)
+    injected = nbformat.read(run_dir / "01_data_prep.ipynb", as_version=4)
+    source = next(c.source for c in injected.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f'dataset = "{tmp_path / "mine.npz"}"' in source

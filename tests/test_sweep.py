@@ -69,7 +69,7 @@ def test_tiny_sweep_over_datasets_records_a_failed_run_and_goes_on(tmp_path):
     assert ok["auroc"].between(0, 1).all()
     failed = results[results["status"] == "failed"]
     assert list(failed["dataset"]) == ["cifar"]
-    assert failed["error"].iloc[0].startswith("DataError: Unknown dataset 'cifar'")
+    assert failed["error"].iloc[0].startswith(f"DataError: Unknown dataset '{Path.cwd() / 'cifar'}'")  # made absolute
     for name in ("results.csv", "summary.csv", "sweep.png"):
         assert (tmp_path / "s" / name).exists()
     assert (tmp_path / "s" / "dataset=fashion_mnist" / "metrics.json").exists()

@@ -128,3 +128,11 @@ def test_checkpoints_of_an_older_training_format_are_not_resumed(tmp_path):
     write_json(tmp_path / "train_config.json", {k: v for k, v in saved.items() if k != "format"})  # as an older version wrote it
     with pytest.raises(ValueError, match="delete its checkpoints"):
         fit(tmp_path, 2)
+
+
+def test_monitor_logs_nan_without_validation_anomalies(tmp_path, capsys):
+    x = tiny_data(16)
+    monitor = training.ValidationAUROC(tiny_data(40), x, np.zeros(16), np.arange(8), steps=2)
+    _, history = fit(tmp_path, 1, monitor)
+    assert history[["val_auroc_anogan", "val_auroc_features"]].isna().all().all()
+    assert "no validation AUROC can be computed" in capsys.readouterr().out
