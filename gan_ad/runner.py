@@ -48,8 +48,8 @@ def parse_value(text):
 def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True):
     """Run (or with ``prepare_only`` only parameterise) the pipeline notebooks into ``runs_dir/name``.
 
-    Returns the run folder. With ``echo`` what the notebooks print (Keras' progress bar among it)
-    streams to this terminal. The executed notebooks keep their outputs in the run folder; the
+    Returns the run folder. With ``echo`` each notebook's name and what it prints (Keras' progress
+    bar among it) stream to this terminal. The executed notebooks keep their outputs in the run folder; the
     notebooks in ``notebooks/`` are never changed.
     """
     params = dict(params or {})
@@ -59,7 +59,8 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
     run_dir.mkdir(parents=True, exist_ok=True)
     for notebook, names in declared.items():
         chosen = {k: v for k, v in params.items() if k in names}
-        print(f"== {notebook} {chosen or ''}", flush=True)
+        if echo:
+            print(f"== {notebook} {chosen or ''}", flush=True)
         pm.execute_notebook(
             str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(run_dir / f"{notebook}.ipynb"),
             parameters={**chosen, "run_dir": str(run_dir)}, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
