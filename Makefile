@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 NAME ?= default
 RUN ?= runs/default
 PORT ?= 8866
+WORKERS ?= 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
@@ -39,8 +40,8 @@ screenshot: install  ## the README's picture of the demo: the browser test, run 
 	GAN_AD_DEMO_RUN=$(RUN) $(PY) -m pytest -q tests/test_browser.py
 	cp runs/screenshots/demo.png figures/demo.png
 
-reference: install  ## the README's table: seeds 0-2 of the default run, mean ± std; copied into figures/
-	$(PY) -m gan_ad run --name reference --seeds 3
+reference: install  ## the README's table: seeds 0-2 of the default run, mean ± std; copied into figures/ (WORKERS=3: at once)
+	$(PY) -m gan_ad run --name reference --seeds 3 --workers $(WORKERS)
 	cp runs/reference/summary.csv figures/reference_summary.csv
 	cp runs/reference/results.csv figures/reference_results.csv
 

@@ -27,6 +27,10 @@ def main(argv=None):
                      help="run seeds 0..N-1 into runs/NAME/seed=K and report mean ± std")
     grid_cmd = sub.add_parser("sweep", help="run the pipeline over a grid of parameters (see gan_ad/sweep.py)")
     grid_cmd.add_argument("grid", help="YAML file with name, fixed and grid")
+    for batch in (run, grid_cmd):  # several runs at once: see gan_ad/sweep.py and README, Running on a cluster
+        batch.add_argument("--workers", type=int, default=1, metavar="N",
+                           help="runs at once on this machine, each with cores/N threads (default: 1, one after another)")
+        batch.add_argument("--cluster", metavar="ADDRESS", help="run each run as a task of the Dask scheduler at ADDRESS")
     sub.add_parser("params", help="list every notebook's parameters and defaults")
     timing = sub.add_parser("bench", help="time every detector of a finished run on its test set (see gan_ad/bench.py)")
     timing.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
@@ -66,7 +70,8 @@ def main(argv=None):
     try:
         if args.command == "sweep":
             name, fixed, grid = sweep.read_grid(args.grid)
-            return report(sweep.run_grid(name, fixed, grid), [k for k in grid if k != "seed"])
+            return report(sweep.run_grid(name, fixed, grid, workers=args.workers, cluster=args.cluster),
+                          [k for k in grid if k != "seed"])
         params = {}
         if args.parameters_file:
             with open(args.parameters_file) as f:
@@ -79,10 +84,12 @@ def main(argv=None):
                 raise runner.ParameterError("--seeds sets the seed of each run; drop -p seed.")
             grid = {"seed": list(range(args.seeds))}
             sweep.check_grid(params, grid)
-            return report(sweep.run_grid(args.name, params, grid), [])
+            return report(sweep.run_grid(args.name, params, grid, workers=args.workers, cluster=args.cluster), [])
+        if args.workers != 1 or args.cluster:
+            raise runner.ParameterError("--workers and --cluster share out several runs; give --seeds N too.")
         notebooks = runner.PIPELINE[runner.PIPELINE.index(args.start):] if args.start else runner.PIPELINE
         run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only, notebooks=notebooks)
-    except runner.ParameterError as err:
+    except (runner.ParameterError, sweep.SweepError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except pm.PapermillExecutionError as err:

@@ -72,8 +72,8 @@ def resolve_dataset(params):
 def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True, notebooks=PIPELINE):
     """Run (or with ``prepare_only`` only parameterise) the pipeline notebooks into ``runs_dir/name``.
 
-    Returns the run folder. With ``echo`` what the notebooks print (Keras' progress bar among it)
-    streams to this terminal. The executed notebooks keep their outputs in the run folder; the
+    Returns the run folder. With ``echo`` each notebook's name and what it prints (Keras' progress
+    bar among it) stream to this terminal. The executed notebooks keep their outputs in the run folder; the
     notebooks in ``notebooks/`` are never changed. ``notebooks`` runs a part of the pipeline, in
     order: the first few (a test that stops early), or the last few in an existing run folder
     (``--from 03_latent_inversion``: keep the GAN, refit the detectors), where the parameters the
@@ -93,7 +93,8 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
         if notebook not in notebooks:
             continue
         chosen = {k: v for k, v in params.items() if k in names}
-        print(f"== {notebook} {chosen or ''}", flush=True)
+        if echo:
+            print(f"== {notebook} {chosen or ''}", flush=True)
         pm.execute_notebook(
             str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(run_dir / f"{notebook}.ipynb"),
             parameters={**chosen, "run_dir": str(run_dir)}, kernel_name="python3", cwd=str(NOTEBOOK_DIR),

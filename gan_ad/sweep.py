@@ -10,21 +10,54 @@
       seed: [0, 1, 2]
 
 A failed run is recorded with its error and the sweep goes on. ``results.csv`` holds one row
-per run and detector; ``summary.csv`` the mean and standard deviation over seeds.
+per run and detector; ``summary.csv`` the mean and standard deviation over seeds. Both, and the
+plot, are rewritten as each run finishes.
+
+Runs go one after another in this process (``workers=1``: the notebooks' output streams to the
+terminal), in ``workers`` processes on this machine (each run in a fresh process with
+``cores // workers`` threads), or as tasks of a Dask cluster (``cluster=ADDRESS``). All three
+call :func:`run_point` and are collected by one loop in :func:`run_grid`. A sweep is resumable:
+a run whose folder holds a complete ``metrics.json`` made with the same parameters is skipped
+and its metrics are read back; failed and unfinished runs run again. A lock file in the sweep
+folder refuses a second sweep into the same folder while one is running.
 """
+import concurrent.futures
+import fcntl
 import itertools
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import papermill as pm
 import yaml
+from tqdm import tqdm
 
-from .files import RUNS_DIR, atomic_path, read_json
+from .files import PROJECT_ROOT, RUNS_DIR, atomic_path, read_json, write_json
 from .plots import save_fig
 from .runner import ParameterError, check_parameters, pipeline_parameters, run_pipeline
 
 METRICS = ("auroc", "auprc", "f1")
+CONNECT_TIMEOUT = 10  # seconds to reach a Dask scheduler and find a worker there
+PARAMETERS_FILE = "sweep_parameters.json"  # what a sweep ran a folder with; resuming compares it
+LOG_FILE = "run.log"  # a parallel run's terminal output (the kernel's warnings, a dying process's last words)
+# Thread pools a run may start: OpenMP (oneDNN), the BLAS under NumPy and scikit-learn, TensorFlow's
+# intra-op and inter-op pools (TensorFlow reads the last two when it starts; checked in tests/test_sweep.py).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+class SweepError(RuntimeError):
+    """Raised before any run starts: the cluster cannot be reached, or another sweep holds the folder."""
 
 
 def read_grid(path):
@@ -60,27 +93,171 @@ def run_name(point):
     return ",".join(f"{k}={text(v)}" for k, v in point.items())
 
 
-def run_grid(name, fixed, grid, runs_dir=RUNS_DIR, echo=True):
+def run_grid(name, fixed, grid, runs_dir=RUNS_DIR, echo=True, workers=1, cluster=None):
     """Run every grid point into ``runs_dir/name/POINT`` and return the results (also saved as CSV).
 
     Returns a DataFrame with one row per run and detector: the grid values, ``status``
-    (``ok``/``failed``), ``error``, and the test metrics.
+    (``ok``/``failed``), ``error``, and the test metrics. ``workers`` runs that many at once on
+    this machine; ``cluster`` (a Dask scheduler's address) makes each run one task there. With
+    ``echo`` and one local worker the notebooks' output streams to the terminal; otherwise one
+    line per finished run is printed. Raises :class:`SweepError` before any run starts when the
+    cluster cannot be reached or another sweep is writing into the same folder.
     """
+    if not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"--workers needs a whole number of at least 1, got {workers!r}.")
+    if cluster and workers > 1:
+        raise ParameterError("Give --workers or --cluster, not both: the cluster's workers decide how many runs go at once.")
     sweep_dir = Path(runs_dir) / name
     keys = list(grid)
-    rows = []
-    for values in itertools.product(*grid.values()):
-        point = dict(zip(keys, values))
-        print(f"=== {name}: {run_name(point)}", flush=True)
-        label = {k: run_name({k: v}).split("=", 1)[1] if isinstance(v, list) else v for k, v in point.items()}  # lists cannot be grouped
+    points = [dict(zip(keys, values)) for values in itertools.product(*grid.values())]
+    client = connect(cluster) if cluster else None
+    try:
+        threads = cluster_threads(client) if client is not None else None
+        with sweep_lock(sweep_dir):
+            return collect(sweep_dir, fixed, keys, points, echo, workers, client, threads)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def collect(sweep_dir, fixed, keys, points, echo, workers, client, threads):
+    """Skip the finished runs, run the others and save the results as each one finishes."""
+    rows = {}  # grid index -> that run's rows of results.csv
+    todo = []
+    done = 0
+    for index, point in enumerate(points):
+        metrics = finished(sweep_dir / run_name(point), {**fixed, **point})
+        if metrics is None:
+            todo.append(index)
+            continue
+        done += 1
+        rows[index] = result_rows(point, {"status": "ok", "error": "", "metrics": metrics})
+        print(progress_line(done, len(points), point, {"status": "ok", "metrics": metrics}, "done earlier"), flush=True)
+    if rows and todo:
+        save_results(sweep_dir, rows, keys)
+    echo = echo and client is None and workers == 1
+    if workers > 1 and todo:  # the cores shared by the runs that go at once
+        threads = max(1, cpu_count() // min(workers, len(todo)))
+    folder = sweep_dir.resolve()  # inside the project: relative, so that each Dask worker writes under its own copy
+    folder = str(folder.relative_to(PROJECT_ROOT) if folder.is_relative_to(PROJECT_ROOT) else folder)
+    tasks = [(index, (run_name(points[index]), {**fixed, **points[index]}, folder, echo, threads)) for index in todo]
+    bar = tqdm(total=len(points), initial=done, unit="run", desc=sweep_dir.name, disable=True if echo else None,
+               file=sys.stderr, dynamic_ncols=True)
+    with bar:
+        for index, outcome in outcomes(tasks, workers, client, echo):
+            point = points[index]
+            if outcome["status"] == "ok":
+                keep_metrics(sweep_dir / run_name(point), {**fixed, **point}, outcome["metrics"])
+            rows[index] = result_rows(point, outcome)
+            save_results(sweep_dir, rows, keys)
+            done += 1
+            bar.update()
+            tqdm.write(progress_line(done, len(points), point, outcome), file=sys.stdout)
+            sys.stdout.flush()
+    return save_results(sweep_dir, rows, keys)
+
+
+def outcomes(tasks, workers, client, echo):
+    """Yield ``(index, outcome)`` for each task ``(index, arguments of run_point)`` as its run finishes.
+
+    Serial: in this process, in grid order. ``workers > 1``: each run in a fresh process on this
+    machine. ``client``: each run a task of the Dask cluster.
+    """
+    if client is not None:
+        from distributed import as_completed
+
+        futures = {client.submit(run_point, *args, key=f"gan-ad {args[0]} {uuid.uuid4().hex[:8]}", pure=False): index
+                   for index, args in tasks}
         try:
-            run_dir = run_pipeline(run_name(point), {**fixed, **point}, runs_dir=sweep_dir, echo=echo)
-            rows += [{**label, "status": "ok", "error": "", "detector": d, **m} for d, m in detector_metrics(run_dir).items()]
-        except Exception as err:  # record and go on: one bad point must not lose the others
-            error = f"{err.ename}: {err.evalue}" if isinstance(err, pm.PapermillExecutionError) else f"{type(err).__name__}: {err}"
-            rows.append({**label, "status": "failed", "error": error})
-            print(f"failed: {error}", flush=True)
-    results = pd.DataFrame(rows)
+            for future in as_completed(futures, loop=client.loop):
+                yield futures[future], future_outcome(future)
+        finally:
+            client.cancel(list(futures))
+    elif workers > 1:
+        processes = Processes()
+        pool = concurrent.futures.ThreadPoolExecutor(min(workers, max(1, len(tasks))))
+        futures = {pool.submit(processes.run, run_point, args, Path(PROJECT_ROOT, args[2], args[0], LOG_FILE)): index
+                   for index, args in tasks}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+        finally:  # a stopped sweep (Ctrl-C, an error here) stops its runs
+            for future in futures:
+                future.cancel()
+            processes.terminate()
+            pool.shutdown()
+    else:
+        for index, args in tasks:
+            if echo:
+                print(f"=== {Path(args[2]).name}: {args[0]}", flush=True)
+            yield index, run_point(*args)
+
+
+def run_point(name, params, sweep_dir, echo=False, threads=None):
+    """Run one grid point into ``sweep_dir/name``; return its outcome, never raise for a failed run.
+
+    The outcome is a dict: ``status`` (``ok``/``failed``), ``error``, ``seconds`` and ``metrics``
+    (the run's ``metrics.json``, None when it failed). A relative ``sweep_dir`` is taken under this
+    machine's project folder. ``threads`` (a number, or a map from Dask worker address to number)
+    caps the thread pools of the notebook kernels, which start with this process's environment.
+    A top-level function, so that spawned processes and Dask workers can unpickle it.
+    """
+    start = time.perf_counter()
+    if isinstance(threads, dict):
+        from distributed import get_worker
+
+        worker = get_worker()  # one that joined after the sweep started shares its machine with nobody we know of
+        threads = threads.get(worker.address) or max(1, cpu_count() // worker.state.nthreads)
+    if threads:
+        os.environ.update({variable: str(threads) for variable in THREAD_VARIABLES})
+    sweep_dir = Path(PROJECT_ROOT, sweep_dir)
+    run_dir = sweep_dir / name
+    try:
+        (run_dir / "metrics.json").unlink(missing_ok=True)  # written last by notebook 05: it marks a finished run
+        write_json(run_dir / PARAMETERS_FILE, params)
+        run_pipeline(name, params, runs_dir=sweep_dir, echo=echo)
+        metrics = read_json(run_dir / "metrics.json")
+    except Exception as err:  # record and go on: one bad point must not lose the others
+        return {"status": "failed", "error": describe(err), "seconds": time.perf_counter() - start, "metrics": None}
+    return {"status": "ok", "error": "", "seconds": time.perf_counter() - start, "metrics": metrics}
+
+
+def describe(err):
+    """One line for a failed run: the notebook's exception, or the one raised here."""
+    if isinstance(err, pm.PapermillExecutionError):
+        return f"{err.ename}: {err.evalue}"
+    return f"{type(err).__name__}: {err}".strip()
+
+
+def finished(run_dir, params):
+    """The metrics of a run that finished with ``params``; None if it never ran, failed, was cut off or had others."""
+    try:
+        same = read_json(Path(run_dir) / PARAMETERS_FILE) == json.loads(json.dumps(params))
+        metrics = read_json(Path(run_dir) / "metrics.json")
+        complete = metrics["detectors"] and all(set(METRICS) <= set(m) for m in metrics["detectors"].values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return metrics if same and complete else None
+
+
+def keep_metrics(run_dir, params, metrics):
+    """Save a run's metrics in this machine's sweep folder when its worker wrote them elsewhere (no shared disk)."""
+    if finished(run_dir, params) is None:
+        write_json(Path(run_dir) / PARAMETERS_FILE, params)
+        write_json(Path(run_dir) / "metrics.json", metrics)
+
+
+def result_rows(point, outcome):
+    """The rows of ``results.csv`` for one run: one per detector, or one with the error."""
+    label = {k: run_name({k: v}).split("=", 1)[1] if isinstance(v, list) else v for k, v in point.items()}  # lists cannot be grouped
+    if outcome["status"] != "ok":
+        return [{**label, "status": "failed", "error": outcome["error"]}]
+    return [{**label, "status": "ok", "error": "", "detector": d, **m} for d, m in detector_metrics(outcome["metrics"]).items()]
+
+
+def save_results(sweep_dir, rows, keys):
+    """Write ``results.csv`` (in grid order), and ``summary.csv`` and the plot of the runs that succeeded."""
+    results = pd.DataFrame([row for index in sorted(rows) for row in rows[index]])
     with atomic_path(sweep_dir / "results.csv") as tmp:
         results.to_csv(tmp, index=False)
     ok = results[results["status"] == "ok"]
@@ -92,9 +269,169 @@ def run_grid(name, fixed, grid, runs_dir=RUNS_DIR, echo=True):
     return results
 
 
-def detector_metrics(run_dir):
-    """Map detector name -> its test metrics (AUROC, AUPRC, F1) read from a run's ``metrics.json``."""
-    return {name: {k: m[k] for k in METRICS} for name, m in read_json(Path(run_dir) / "metrics.json")["detectors"].items()}
+def progress_line(done, total, point, outcome, how=None):
+    """``[2/4] seed=1: ok in 41 s, best test AUROC 0.912 (Discriminator-feature kNN)`` or the run's error."""
+    head = f"[{done}/{total}] {run_name(point)}:"
+    took = f" in {outcome['seconds']:.0f} s" if outcome.get("seconds") is not None else ""
+    if outcome["status"] != "ok":
+        return f"{head} failed{took}: {outcome['error']}"
+    best, metrics = max(detector_metrics(outcome["metrics"]).items(), key=lambda item: item[1]["auroc"])
+    return f"{head} {how or 'ok' + took}, best test AUROC {metrics['auroc']:.3f} ({best})"
+
+
+@contextmanager
+def sweep_lock(sweep_dir):
+    """Hold ``sweep_dir/.lock`` (``flock``, with this process's id in it) for the sweep, or raise :class:`SweepError`.
+
+    The operating system releases the lock when the process ends, however it ends, so a stale
+    file left by a killed sweep does not block the next one.
+    """
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(sweep_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SweepError(f"Another sweep (process {holder}) is writing into {sweep_dir}; "
+                         "wait for it to finish or give this sweep another name.") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def cpu_count():
+    """The cores this process may use (its CPU affinity, which container limits set), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+class Processes:
+    """Runs each call in a fresh spawned process, so that a process that dies fails only its own run."""
+
+    def __init__(self):
+        self.live = set()
+        self.lock = threading.Lock()
+        self.stopped = False
+
+    def run(self, function, args, log):
+        """``function(*args)`` in a new process whose terminal output goes to ``log``; a death becomes a failed outcome."""
+        context = multiprocessing.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_child, args=(send, function, args, str(log)), daemon=True)
+        start = time.perf_counter()
+        with self.lock:
+            if self.stopped:
+                raise concurrent.futures.CancelledError()
+            process.start()
+            self.live.add(process)
+        send.close()
+        try:
+            outcome = receive.recv()
+        except EOFError:  # the process ended without an answer
+            outcome = None
+        finally:
+            receive.close()
+            process.join()
+            with self.lock:
+                self.live.discard(process)
+        if outcome is None:
+            code = process.exitcode
+            try:
+                how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            except ValueError:
+                how = f"ended with code {code}"
+            outcome = {"status": "failed", "error": f"WorkerDied: the run's process {how}; its output is in {log}",
+                       "seconds": time.perf_counter() - start, "metrics": None}
+        return outcome
+
+    def terminate(self):
+        """Stop every process still running, and start no more."""
+        with self.lock:
+            self.stopped = True
+            for process in self.live:
+                process.terminate()
+
+
+def _child(send, function, args, log):
+    """The body of a :class:`Processes` process: send back ``function(*args)``, or its exception as a failed outcome."""
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb", buffering=0) as out:  # the notebook kernel inherits these, so its chatter lands here too
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+    try:
+        outcome = function(*args)
+    except Exception as err:
+        outcome = {"status": "failed", "error": describe(err), "seconds": None, "metrics": None}
+    send.send(outcome)
+    send.close()
+
+
+def connect(address, timeout=None):
+    """A Dask client of the scheduler at ``address`` with at least one worker, or :class:`SweepError` in one sentence."""
+    import asyncio
+
+    from distributed import Client
+    from distributed.comm import connect as open_comm
+
+    timeout = timeout or CONNECT_TIMEOUT
+    hint = "start one with `dask scheduler` and give the address it prints (see README, Running on a cluster)"
+
+    async def probe():  # fails fast and quietly, unlike a Client that cannot connect
+        comm = await open_comm(address, timeout=timeout)
+        await comm.close()
+
+    try:
+        if "://" not in address or address.startswith("tcp://"):
+            asyncio.run(probe())
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except Exception as err:
+        raise SweepError(f"Cannot reach a Dask scheduler at {address} ({describe(err)}); {hint}.") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except Exception:
+        client.close()
+        raise SweepError(f"The Dask scheduler at {address} has no worker after {timeout} s; "
+                         f"start some with `dask worker {address}`.") from None
+    return client
+
+
+def cluster_threads(client):
+    """Map each Dask worker's address to the threads one run may use: its machine's cores over the runs the machine takes at once."""
+    try:
+        machines = client.run(machine)  # also checks that every worker can import gan_ad
+    except Exception as err:
+        raise SweepError(f"The Dask workers cannot run gan_ad ({describe(err)}); install the project on every "
+                         "worker machine (see README, Running on a cluster).") from None
+    slots = {}  # host -> runs at once there: one per worker thread
+    for address, nthreads in client.nthreads().items():
+        if address in machines:
+            slots[machines[address][0]] = slots.get(machines[address][0], 0) + nthreads
+    return {address: max(1, cores // slots[host]) for address, (host, cores) in machines.items() if host in slots}
+
+
+def machine():
+    """This machine's name and usable cores (run on each Dask worker)."""
+    return socket.gethostname(), cpu_count()
+
+
+def future_outcome(future):
+    """A Dask future's outcome; a task that could not finish (its worker died, say) becomes a failed run."""
+    try:
+        return future.result()
+    except Exception as err:
+        return {"status": "failed", "error": describe(err), "seconds": None, "metrics": None}
+
+
+def detector_metrics(run):
+    """Map detector name -> its test metrics (AUROC, AUPRC, F1), from a run folder's ``metrics.json`` or its content."""
+    metrics = run if isinstance(run, dict) else read_json(Path(run) / "metrics.json")
+    return {name: {k: m[k] for k in METRICS} for name, m in metrics["detectors"].items()}
 
 
 def summarise(results, by):

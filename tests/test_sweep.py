@@ -1,3 +1,9 @@
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -79,3 +85,178 @@ def test_tiny_sweep_over_datasets_records_a_failed_run_and_goes_on(tmp_path):
 def test_shipped_grid_files_are_valid(path):
     name, fixed, grid = sweep.read_grid(path)
     assert name == path.stem and grid
+
+
+# Batch reruns (#13): parallel runs, a Dask cluster, resuming, and the bad inputs.
+
+TINY = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
+FAKE_METRICS = {"detectors": {"AnoGAN": {"auroc": 0.7, "auprc": 0.6, "f1": 0.2}, "PCA reconstruction": {"auroc": 0.8, "auprc": 0.7, "f1": 0.3}}}
+
+
+def fake_point(name, params, sweep_dir, echo=False, threads=None):
+    """Stands in for sweep.run_point in spawned processes and Dask workers: seed 0's process dies, others succeed."""
+    if params["seed"] == 0:
+        os._exit(3)
+    return {"status": "ok", "error": "", "seconds": 0.0, "metrics": {**FAKE_METRICS, "threads": threads}}
+
+
+def start_times(run_dir):
+    """When a run's first notebook started and its last one ended, from papermill's metadata."""
+    def stamp(notebook, key):
+        return datetime.fromisoformat(json.loads((run_dir / f"{notebook}.ipynb").read_text())["metadata"]["papermill"][key])
+    return stamp("01_data_prep", "start_time"), stamp("05_evaluation", "end_time")
+
+
+def test_resume_skips_finished_runs_and_reruns_failed_unfinished_and_changed_ones(tmp_path, monkeypatch, capsys):
+    calls, failed = [], []
+    def fake_run(name, params, runs_dir, echo):
+        from gan_ad.files import write_json
+        calls.append(name)
+        if params["seed"] == 1 and not failed:
+            failed.append(name)
+            raise RuntimeError("first try fails")
+        return write_json(Path(runs_dir) / name / "metrics.json", FAKE_METRICS).parent
+    monkeypatch.setattr(sweep, "run_pipeline", fake_run)
+    grid = {"seed": [0, 1, 2, 3]}
+    first = sweep.run_grid("s", {"lam": 0.1}, grid, runs_dir=tmp_path, echo=False)
+    assert list(first["status"]) == ["ok", "ok", "failed", "ok", "ok", "ok", "ok"]
+    (tmp_path / "s" / "seed=2" / "metrics.json").unlink()  # cut off before notebook 05 wrote it
+    (tmp_path / "s" / "seed=3" / "metrics.json").write_text('{"detectors": {"AnoGAN": {"auroc"')  # not complete
+    capsys.readouterr()
+    calls.clear()
+    again = sweep.run_grid("s", {"lam": 0.1}, grid, runs_dir=tmp_path, echo=False)
+    assert calls == ["seed=1", "seed=2", "seed=3"]
+    assert (again["status"] == "ok").all() and len(again) == 8
+    out = capsys.readouterr().out
+    assert "[1/4] seed=0: done earlier, best test AUROC 0.800 (PCA reconstruction)" in out
+    assert "[4/4] seed=3: ok in" in out
+    assert pd.read_csv(tmp_path / "s" / "results.csv")["seed"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    calls.clear()
+    sweep.run_grid("s", {"lam": 0.5}, grid, runs_dir=tmp_path, echo=False)  # other parameters: nothing is reused
+    assert calls == ["seed=0", "seed=1", "seed=2", "seed=3"]
+
+
+def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sweep, "run_pipeline", lambda *args, **kwargs: pytest.fail("a run started"))
+    (tmp_path / "s").mkdir()
+    lock = tmp_path / "s" / ".lock"
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        with pytest.raises(sweep.SweepError, match=r"^Another sweep \(process 4242\) is writing into .*; wait for it"):
+            sweep.run_grid("s", {}, {"seed": [0]}, runs_dir=tmp_path, echo=False)
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [".lock"]
+
+
+def test_a_lock_file_left_by_a_dead_sweep_does_not_block(tmp_path, monkeypatch):
+    def fake_run(name, params, runs_dir, echo):
+        from gan_ad.files import write_json
+        assert (Path(runs_dir) / ".lock").read_text() == f"{os.getpid()}\n"
+        return write_json(Path(runs_dir) / name / "metrics.json", FAKE_METRICS).parent
+    monkeypatch.setattr(sweep, "run_pipeline", fake_run)
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / ".lock").write_text("999999999\n")
+    assert (sweep.run_grid("s", {}, {"seed": [0]}, runs_dir=tmp_path, echo=False)["status"] == "ok").all()
+
+
+def test_an_unreachable_scheduler_fails_before_any_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sweep, "CONNECT_TIMEOUT", 2)
+    name = f"unreachable-{os.getpid()}"
+    grid = write_grid(tmp_path, {"name": name, "grid": {"seed": [0]}})
+    assert main(["sweep", str(grid), "--cluster", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: Cannot reach a Dask scheduler at tcp://127.0.0.1:1 (OSError: Timed out")
+    assert err.count("\n") == 0 and err.endswith("(see README, Running on a cluster).")
+    assert not (sweep.RUNS_DIR / name).exists()
+
+
+def test_cli_refuses_bad_batch_options(capsys):
+    assert main(["run", "--workers", "2"]) == 2
+    assert "give --seeds N too" in capsys.readouterr().err
+    assert main(["run", "--seeds", "2", "--workers", "0"]) == 2
+    assert "--workers needs a whole number of at least 1, got 0" in capsys.readouterr().err
+    assert main(["run", "--seeds", "2", "--workers", "2", "--cluster", "tcp://127.0.0.1:1"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_a_local_worker_that_dies_fails_only_its_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sweep, "run_point", fake_point)  # picklable by reference: spawned processes import this module
+    results = sweep.run_grid("s", {}, {"seed": [0, 1]}, runs_dir=tmp_path, workers=2)
+    assert list(results["status"]) == ["failed", "ok", "ok"]
+    assert results["error"].iloc[0] == f"WorkerDied: the run's process exited with code 3; its output is in {tmp_path}/s/seed=0/run.log"
+    assert sweep.read_json(tmp_path / "s" / "seed=1" / "metrics.json")["threads"] == max(1, sweep.cpu_count() // 2)
+    assert "[2/2]" in capsys.readouterr().out
+
+
+def test_tensorflow_honours_the_thread_variables():
+    """What a parallel run sets for its kernel: with one thread, one thread does TensorFlow's work."""
+    code = """if True:
+        import os, tensorflow as tf
+        a = tf.random.normal((1200, 1200))
+        for _ in range(40): tf.linalg.matmul(a, a).numpy()
+        ticks = []
+        for t in os.listdir("/proc/self/task"):
+            fields = open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()
+            ticks.append(int(fields[11]) + int(fields[12]))
+        print(sorted(ticks)[-2:])"""
+    env = {**os.environ, **{variable: "1" for variable in sweep.THREAD_VARIABLES}}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    second, first = json.loads(out.stdout)
+    assert first > 50 and second <= 0.05 * first, (first, second)
+
+
+def test_tiny_sweep_with_two_workers_runs_them_at_once(tmp_path, capsys, tiny_run):
+    results = sweep.run_grid("s", TINY, {"seed": [0, 1]}, runs_dir=tmp_path, workers=2)
+    assert (results["status"] == "ok").all() and results.groupby("seed")["detector"].count().tolist() == [7, 7]
+    alone = sweep.detector_metrics(tiny_run)  # seed 0 run by itself, with all the cores
+    assert sweep.detector_metrics(tmp_path / "s" / "seed=0") == {d: pytest.approx(m, abs=1e-6) for d, m in alone.items()}
+    (start0, end0), (start1, end1) = start_times(tmp_path / "s" / "seed=0"), start_times(tmp_path / "s" / "seed=1")
+    assert max(start0, start1) < min(end0, end1), "the two runs did not overlap"
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if "best test AUROC" in line]  # one per run, in the order they finished
+    assert [line[:6] for line in lines] == ["[1/2] ", "[2/2] "] and all(": ok in " in line for line in lines)
+    assert sorted(line.split()[1] for line in lines) == ["seed=0:", "seed=1:"]
+    assert "== 01_data_prep" not in out  # the notebooks' output stays in their run.log
+    assert "Kernel" in (tmp_path / "s" / "seed=0" / "run.log").read_text()
+    for name in ("results.csv", "summary.csv", "sweep.png"):
+        assert (tmp_path / "s" / name).exists()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Dask cluster of two single-threaded worker processes; a task whose worker dies fails at once."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None) as local:
+            yield local
+
+
+def test_a_dask_worker_that_dies_fails_only_its_run(tmp_path, monkeypatch, cluster):
+    monkeypatch.setattr(sweep, "run_point", fake_point)
+    results = sweep.run_grid("s", {}, {"seed": [0, 1]}, runs_dir=tmp_path, cluster=cluster.scheduler_address)
+    assert list(results["status"]) == ["failed", "ok", "ok"]
+    assert results["error"].iloc[0].startswith("KilledWorker:")
+    threads = sweep.read_json(tmp_path / "s" / "seed=1" / "metrics.json")["threads"]  # per worker, as the sweep began
+    assert len(threads) == 2 and set(threads.values()) == {max(1, sweep.cpu_count() // 2)}  # two workers share the cores
+
+
+def test_tiny_sweep_on_a_dask_cluster_then_resumed_here(tmp_path, capsys, cluster):
+    grid = {"dataset": ["mnist", "cifar"]}
+    results = sweep.run_grid("s", TINY, grid, runs_dir=tmp_path, cluster=cluster.scheduler_address)
+    assert list(results.drop_duplicates("dataset")["status"]) == ["ok", "failed"]
+    assert results["error"].iloc[-1].startswith("DataError: Unknown dataset 'cifar'")
+    assert len(results[results["status"] == "ok"]) == 7
+    out = capsys.readouterr().out
+    assert "dataset=cifar: failed in" in out and "dataset=mnist: ok in" in out
+    mnist, cifar = tmp_path / "s" / "dataset=mnist", tmp_path / "s" / "dataset=cifar"
+    before = {path: path.stat().st_mtime_ns for path in (mnist / "05_evaluation.ipynb", cifar / "01_data_prep.ipynb")}
+
+    again = sweep.run_grid("s", TINY, grid, runs_dir=tmp_path, echo=False)  # resumed in this process
+    assert "[1/2] dataset=mnist: done earlier, best test AUROC" in capsys.readouterr().out
+    assert (mnist / "05_evaluation.ipynb").stat().st_mtime_ns == before[mnist / "05_evaluation.ipynb"]  # skipped
+    assert (cifar / "01_data_prep.ipynb").stat().st_mtime_ns > before[cifar / "01_data_prep.ipynb"]  # failed: ran again
+    pd.testing.assert_frame_equal(again, results)
+    assert pd.read_csv(tmp_path / "s" / "results.csv")["auroc"].dropna().tolist() == again["auroc"].dropna().tolist()
