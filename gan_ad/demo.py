@@ -195,7 +195,9 @@ class Demo:
         score_button = widgets.Button(description="Score", button_style="primary", tooltip="score the drawing again")
         clear_button = widgets.Button(description="Clear")
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload image")
-        self.digit = widgets.Dropdown(options=list(range(10)), description="MNIST digit", layout=widgets.Layout(width="170px"))
+        classes = self._split().get("classes") or [str(i) for i in range(10)]  # named classes of your own data (notebook 01)
+        self.digit = widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], description="Test class",
+                                      layout=widgets.Layout(width="190px"))
         pick_button = widgets.Button(description="Pick a test digit")
         self.chooser = widgets.Dropdown(
             options=[(f"{d.label}{' (best on validation)' if key == self.best else ''}", key) for key, d in self.detectors.items()],
@@ -216,7 +218,7 @@ class Demo:
                                 self.neighbour_title, widgets.HBox([p.box for p in self.neighbours]), self.others],
                                layout=widgets.Layout(flex="1 1 320px", min_width="300px"))
         intro = widgets.HTML(
-            f"{CSS}<p>Normal digits in this run: <b>{', '.join(map(str, self._normal_digits()))}</b>. Judged by "
+            f"{CSS}<p>Normal in this run: <b>{', '.join(classes[i] for i in self._split()['normal_digits'])}</b>. Judged by "
             f"<b>{self.detectors[self.best].label}</b>, the detector that scored best on validation data.</p>")
         self.ui = widgets.VBox([intro, widgets.Box([controls, results], layout=widgets.Layout(display="flex", flex_flow="row wrap"))])
         self.ui.add_class("gan-ad-demo")
@@ -227,8 +229,8 @@ class Demo:
                     f"demo at another run with <code>make app RUN=runs/NAME</code>, then reload this page.<br><small>{err}</small>")
         return f"<b>The detectors of {self.run_dir} cannot be used.</b> {err}"
 
-    def _normal_digits(self):
-        return read_json(self.run_dir / "split.json")["normal_digits"]
+    def _split(self):
+        return read_json(self.run_dir / "split.json")
 
     def _k(self):
         return self.detectors["feature_knn"].settings["k"] if "feature_knn" in self.detectors else 0
@@ -300,14 +302,14 @@ class Demo:
         self.show(image)
 
     def pick(self):
-        """Score a random MNIST test digit of the chosen class."""
+        """Score a random test image of the chosen class."""
         if self.test_digits is None:
             x, digits, _ = load_split(self.run_dir, "test")
             self.test_digits = ((x[..., 0] + 1) / 2, digits)
         images, digits = self.test_digits
         choices = np.flatnonzero(digits == self.digit.value)
         if len(choices) == 0:
-            self.message.value = f"<p class='gan-ad-result'>This run's test set has no digit {self.digit.value}.</p>"
+            self.message.value = f"<p class='gan-ad-result'>This run's test set has no {self.digit.label}.</p>"
             return
         self.show(images[np.random.default_rng().choice(choices)], preprocess=False)
 

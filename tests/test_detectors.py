@@ -123,6 +123,8 @@ def test_a_failed_save_keeps_the_old_detector(tmp_path, monkeypatch):
 def test_best_on_validation_reads_validation_only():
     a, b = PCAReconstruction(2), PCAReconstruction(3)
     a.validation, b.validation = {"auroc": 0.7}, {"auroc": 0.9}
-    assert detectors.best_on_validation({"a": a, "b": b}) == "b"
-    with pytest.raises(detectors.DetectorError):
-        detectors.best_on_validation({"a": PCAReconstruction(2)})
+    nan = PCAReconstruction(2)
+    nan.validation = {"auroc": float("nan")}  # validation without anomalies
+    assert detectors.best_on_validation({"a": a, "b": b, "nan": nan}) == "b"
+    assert detectors.best_on_validation({"nan": nan, "feature_knn": PCAReconstruction(2)}) == "feature_knn"
+    assert detectors.best_on_validation({"nan": nan}) == "nan"
