@@ -538,13 +538,13 @@ def load_split(run_dir, part, data_dir=DATA_DIR):
     the copy notebook 01 saved in the run folder (``dataset.npz``), so changing the original
     files afterwards does not change the run.
     """
-    config = read_json(require(run_dir, "split.json", "01_data_prep"))
-    with np.load(require(run_dir, "split.npz", "01_data_prep")) as f:
+    config = read_json(require(run_dir, "split.json"))
+    with np.load(require(run_dir, "split.npz")) as f:
         idx = f[part]
     if config["dataset"] in DATASETS:
         x_train, y_train, x_test, y_test = load_dataset(config["dataset"], data_dir)
     else:
-        with np.load(require(run_dir, CACHE, "01_data_prep")) as f:
+        with np.load(require(run_dir, CACHE)) as f:
             x_train, y_train, x_test, y_test = (f[k] for k in KEYS)
     x, y = (x_test, y_test) if part == "test" else (x_train, y_train)
     digits = y[idx]

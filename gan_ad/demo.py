@@ -15,6 +15,7 @@ import numpy as np
 import traitlets
 from PIL import Image, UnidentifiedImageError
 
+from .baselines import KNNDistance
 from .data import load_split
 from .detectors import DetectorError, best_on_validation, load_run_detectors
 from .files import MissingStepError, read_json
@@ -161,10 +162,11 @@ CSS = """<style>
 class Picture:
     """An image with a caption, for the demo's explanation row."""
 
-    def __init__(self, caption="", width=112):
+    def __init__(self, caption=None, width=112):
         self.image = widgets.Image(format="png", width=width, height=width)
         self.caption = widgets.HTML(f"<small>{caption}</small>")
-        self.box = widgets.VBox([self.caption, self.image], layout=widgets.Layout(margin="0 6px 0 0", width=f"{width + 8}px"))
+        self.box = widgets.VBox([self.caption, self.image] if caption is not None else [self.image],
+                                layout=widgets.Layout(margin="0 6px 0 0", width=f"{width + 8}px"))
 
     def show(self, image, caption=None, cmap="gray"):
         """Display a 2-D array in [0, 1] (``None`` clears it)."""
@@ -204,7 +206,8 @@ class Demo:
             value=self.best, description="Judge with", style={"description_width": "initial"}, layout=widgets.Layout(width="100%"))
         self.chooser.observe(lambda _: self.render(), names="value")
         self.message, self.others = widgets.HTML(), widgets.HTML()
-        self.images = {"input": Picture("what the model sees"), "reconstruction": Picture(), "residual": Picture()}
+        self.images = {"input": Picture("what the model sees"), "reconstruction": Picture(""), "residual": Picture("")}
+        self.drawn_note = widgets.HTML()
         self.neighbours = [Picture(width=56) for _ in range(self._k())]
         self.neighbour_title = widgets.HTML()
         score_button.on_click(lambda _: self.show(self.pad.image()))
@@ -214,7 +217,7 @@ class Demo:
         self.test_digits, self.last = None, None
         controls = widgets.VBox([self.pad, widgets.HBox([score_button, clear_button]), self.upload,
                                  widgets.HBox([self.digit, pick_button])], layout=widgets.Layout(margin="0 24px 12px 0"))
-        results = widgets.VBox([self.chooser, self.message, widgets.HBox([p.box for p in self.images.values()]),
+        results = widgets.VBox([self.chooser, self.message, widgets.HBox([p.box for p in self.images.values()]), self.drawn_note,
                                 self.neighbour_title, widgets.HBox([p.box for p in self.neighbours]), self.others],
                                layout=widgets.Layout(flex="1 1 320px", min_width="300px"))
         intro = widgets.HTML(
@@ -243,13 +246,17 @@ class Demo:
         try:
             digit = mnist_style(image) if preprocess else np.asarray(image, "float32")
             x = digit.reshape(1, 28, 28, 1) * 2 - 1
-            start = time.perf_counter()
-            explained = {key: detector.explain(x) for key, detector in self.detectors.items()}
-            seconds = time.perf_counter() - start
         except ValueError as err:
             self.message.value = f"<p class='gan-ad-result'>{err}</p>"
             return None
-        self.last = (digit, explained, seconds)
+        key = self.chooser.value
+        first = [key, self._drawer(key)] + (["feature_knn"] if self.neighbours else [])
+        start = time.perf_counter()
+        explained = {k: self.detectors[k].explain(x) for k in dict.fromkeys(first)}
+        self.last = (digit, explained, None)
+        self.render()  # the verdict first, then what the others say
+        explained.update({k: d.explain(x) for k, d in self.detectors.items() if k not in explained})
+        self.last = (digit, explained, time.perf_counter() - start)
         self.render()
         return explained
 
@@ -266,28 +273,36 @@ class Demo:
             f"<div class='gan-ad-result'><span class='gan-ad-verdict {verdict}'>{verdict.upper()}</span>"
             f"<p>Anomaly score <b>{score:.4f}</b> against the threshold {chosen.threshold:.4f} of "
             f"{chosen.label} ({chosen.false_alarm_rate:.0%} false alarms on validation). Higher than "
-            f"{percentile:.0f} % of validation normals. <small>All {len(explained)} detectors took {seconds:.2f} s.</small></p></div>")
+            f"{percentile:.0f} % of validation normals."
+            + (f" <small>All {len(explained)} detectors took {seconds:.2f} s.</small>" if seconds else "") + "</p></div>")
         rows = []
         for other, detector in self.detectors.items():
+            if other not in explained:
+                rows.append(f"<tr><td>{detector.label}</td><td>{detector.kind}</td><td>…</td><td></td><td></td></tr>")
+                continue
             s = float(explained[other].scores[0])
             word = "anomalous" if s > detector.threshold else "normal"
             rows.append(f"<tr><td>{detector.label}{' ◀' if other == key else ''}</td><td>{detector.kind}</td><td>{s:.4f}</td>"
                         f"<td>{detector.threshold:.4f}</td><td class='{word}'>{word}</td></tr>")
         self.others.value = ("<table class='gan-ad-table'><tr><th>detector</th><th>kind</th><th>score</th>"
                              f"<th>threshold</th><th>verdict</th></tr>{''.join(rows)}</table>")
-        drawn = key if explained[key].reconstructions is not None else self._best_generator()
+        drawn = self._drawer(key)
         what = "G(z)" if isinstance(self.detectors[drawn], AnoGAN) else "reconstruction"
         self.images["input"].show(digit)
-        self.images["reconstruction"].show((explained[drawn].reconstructions[0, ..., 0] + 1) / 2,
-                                           f"{what} ({self.detectors[drawn].label})")
+        self.images["reconstruction"].show((explained[drawn].reconstructions[0, ..., 0] + 1) / 2, what)
         self.images["residual"].show(explained[drawn].residuals[0, ..., 0] / 2, f"residual |x − {what}|", "inferno")
+        self.drawn_note.value = (f"<small>{what} and residual of {self.detectors[drawn].label}"
+                                 + ("" if drawn == key else ", the best GAN score with a generator on validation") + "</small>")
         if self.neighbours:
             self.neighbour_title.value = "<small>nearest normal training digits in the discriminator's feature space</small>"
             for picture, neighbour in zip(self.neighbours, explained["feature_knn"].neighbours[0]):
                 picture.show((neighbour[..., 0] + 1) / 2)
 
-    def _best_generator(self):
-        """The GAN score with a G(z) that scored best on validation: it draws when the chosen detector draws nothing."""
+    def _drawer(self, key):
+        """Whose reconstruction the pictures show: the chosen detector's, or for a kNN (which draws nothing)
+        the GAN score with a G(z) that scored best on validation."""
+        if not isinstance(self.detectors[key], KNNDistance):
+            return key
         return best_on_validation({k: d for k, d in self.detectors.items() if isinstance(d, AnoGAN)})
 
     def uploaded(self):
@@ -317,6 +332,6 @@ class Demo:
         """Clear the pad, the results and the pictures."""
         self.pad.clear()
         self.last = None
-        self.message.value = self.others.value = self.neighbour_title.value = ""
+        self.message.value = self.others.value = self.neighbour_title.value = self.drawn_note.value = ""
         for picture in [*self.images.values(), *self.neighbours]:
             picture.show(None)

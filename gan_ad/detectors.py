@@ -26,14 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .files import RUNS_DIR, atomic_dir, read_json, require
+from .files import ARTEFACTS, RUNS_DIR, atomic_dir, read_json, require
 
 FORMAT = 1  # raised when the saved layout changes, so that older detector folders are refused
 GAN, BASELINE = "GAN score", "baseline"
 # key -> the notebook that fits and calibrates that detector, in the order tables list them
-NOTEBOOKS = {"anogan": "03_latent_inversion", "encoder": "04_encoder", "encoder_refined": "04_encoder",
-             "feature_knn": "04_encoder", "pca": "05_evaluation", "pixel_knn": "05_evaluation",
-             "autoencoder": "05_evaluation"}
+NOTEBOOKS = {name.split("/")[1]: notebook for name, notebook in ARTEFACTS.items() if name.startswith("detectors/")}
 _CLASSES = {}
 
 
@@ -210,9 +208,9 @@ def load(folder):
 
 def split_fingerprint(run_dir):
     """A short hash of a run's split (dataset, classes and image indices): the same only for the same split."""
-    config = read_json(require(run_dir, "split.json", "01_data_prep"))
+    config = read_json(require(run_dir, "split.json"))
     digest = hashlib.sha256(json.dumps([config["dataset"], config["normal_digits"], config["anomaly_digits"]]).encode())
-    with np.load(require(run_dir, "split.npz", "01_data_prep")) as f:
+    with np.load(require(run_dir, "split.npz")) as f:
         for part in ("train", "val", "test"):
             digest.update(np.ascontiguousarray(f[part], dtype="int64").tobytes())
     return digest.hexdigest()[:16]

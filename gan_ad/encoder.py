@@ -87,7 +87,7 @@ def fit_encoder(training, train_images, val_images, run_dir, epochs, batch_size=
 
 def load_encoder(run_dir):
     """Return the encoder that :func:`fit_encoder` saved in ``run_dir``."""
-    return keras.models.load_model(require(run_dir, "encoder.keras", "04_encoder"))
+    return keras.models.load_model(require(run_dir, "encoder.keras"))
 
 
 def encode(encoder, images, batch_size=500):

@@ -50,10 +50,24 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 
-def require(run_dir, filename, notebook):
-    """Return ``run_dir/filename``, or stop with a sentence naming the notebook that writes it."""
-    path = Path(run_dir) / filename
+# The run folder's contract: every artefact a notebook leaves in runs/NAME/, and the notebook that writes it.
+ARTEFACTS = {
+    "split.json": "01_data_prep", "split.npz": "01_data_prep", "dataset.npz": "01_data_prep",
+    "checkpoints": "02_train_gan", "history.csv": "02_train_gan", "train_config.json": "02_train_gan",
+    "generator.keras": "02_train_gan", "discriminator.keras": "02_train_gan", "model.json": "02_train_gan",
+    "detectors/anogan": "03_latent_inversion",
+    "encoder.keras": "04_encoder", "encoder_history.csv": "04_encoder",
+    "detectors/encoder": "04_encoder", "detectors/encoder_refined": "04_encoder", "detectors/feature_knn": "04_encoder",
+    "detectors/pca": "05_evaluation", "detectors/pixel_knn": "05_evaluation", "detectors/autoencoder": "05_evaluation",
+    "test_scores.npz": "05_evaluation", "metrics.json": "05_evaluation",
+}
+
+
+def require(run_dir, name):
+    """Return ``run_dir/name`` (an entry of :data:`ARTEFACTS`), or stop with a sentence naming the notebook that writes it."""
+    path = Path(run_dir) / name
     if not path.exists():
+        notebook = ARTEFACTS[name]
         raise MissingStepError(
             f"{path} does not exist. Run notebooks/{notebook}.ipynb first with the same "
             f"run_dir ({run_dir}), or run the whole pipeline with `python -m gan_ad run`."

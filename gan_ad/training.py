@@ -240,5 +240,5 @@ def export_models(gan, run_dir, epoch):
 
 def load_models(run_dir):
     """Return the ``(generator, discriminator)`` that :func:`export_models` saved in ``run_dir``."""
-    return tuple(keras.models.load_model(require(run_dir, f"{name}.keras", "02_train_gan"))
+    return tuple(keras.models.load_model(require(run_dir, f"{name}.keras"))
                  for name in ("generator", "discriminator"))

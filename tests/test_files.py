@@ -29,7 +29,16 @@ def test_json_round_trip(tmp_path):
 
 
 def test_require_names_the_notebook_to_run_first(tmp_path):
-    (tmp_path / "here.txt").write_text("")
-    assert files.require(tmp_path, "here.txt", "01_data_prep") == tmp_path / "here.txt"
+    (tmp_path / "split.json").write_text("")
+    assert files.require(tmp_path, "split.json") == tmp_path / "split.json"
     with pytest.raises(files.MissingStepError, match=r"Run notebooks/02_train_gan\.ipynb first"):
-        files.require(tmp_path, "generator.keras", "02_train_gan")
+        files.require(tmp_path, "generator.keras")
+
+
+def test_the_run_folder_contract_lists_what_a_run_writes(tiny_run):
+    """Every artefact of files.ARTEFACTS is in a finished run (dataset.npz only for a dataset given by path),
+    and the run holds nothing else but its executed notebooks, figures, sample grids and the benchmark's tables."""
+    written = {p.name for p in tiny_run.iterdir()} | {f"detectors/{p.name}" for p in (tiny_run / "detectors").iterdir()}
+    expected = set(files.ARTEFACTS) - {"dataset.npz"}
+    assert expected <= written
+    assert written - expected - {"detectors", "figures", "samples", "bench.json", "bench.md"} == {f"{nb}.ipynb" for nb in set(files.ARTEFACTS.values())}
