@@ -9,7 +9,7 @@ WORKERS ?= 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test app figures screenshot reference bench clean
+.PHONY: install run test app figures screenshot reference bench readme clean
 
 install: $(VENV)/.installed
 
@@ -33,8 +33,9 @@ app: install  ## serve the interactive demo (notebook 06) with Voila, using the 
 	GAN_AD_RUN_DIR=$(abspath $(RUN)) $(VENV)/bin/voila notebooks/06_interactive_demo.ipynb \
 		--no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
-figures:  ## copy the figures and metrics of runs/$(NAME) into figures/ (the reference run shown in the README)
+figures: install  ## copy the figures and metrics of runs/$(NAME) into figures/ (the reference run shown in the README)
 	cp runs/$(NAME)/figures/*.png runs/$(NAME)/metrics.json figures/
+	$(PY) -m gan_ad readme
 
 screenshot: install  ## the README's picture of the demo: the browser test, run on the model of $(RUN)
 	GAN_AD_DEMO_RUN=$(RUN) $(PY) -m pytest -q tests/test_browser.py
@@ -44,10 +45,15 @@ reference: install  ## the README's table: seeds 0-2 of the default run, mean ±
 	$(PY) -m gan_ad run --name reference --seeds 3 --workers $(WORKERS)
 	cp runs/reference/summary.csv figures/reference_summary.csv
 	cp runs/reference/results.csv figures/reference_results.csv
+	$(PY) -m gan_ad readme
 
-bench: install  ## time every scorer of $(RUN) on its test set; copied into figures/ (the README's speed table)
+bench: install  ## time every detector of $(RUN) on its test set; copied into figures/ (the README's speed table)
 	$(PY) -m gan_ad bench --run $(RUN)
 	cp $(RUN)/bench.md $(RUN)/bench.json figures/
+	$(PY) -m gan_ad readme
+
+readme: install  ## regenerate the README's result tables from the files in figures/
+	$(PY) -m gan_ad readme
 
 clean:
 	rm -rf $(VENV) runs

@@ -32,6 +32,7 @@ def main(argv=None):
                            help="runs at once on this machine, each with cores/N threads (default: 1, one after another)")
         batch.add_argument("--cluster", metavar="ADDRESS", help="run each run as a task of the Dask scheduler at ADDRESS")
     sub.add_parser("params", help="list every notebook's parameters and defaults")
+    sub.add_parser("readme", help="regenerate the README's result tables from figures/ (see gan_ad/report.py)")
     timing = sub.add_parser("bench", help="time every detector of a finished run on its test set (see gan_ad/bench.py)")
     timing.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
     timing.add_argument("--anogan-steps", type=int, default=500, help="AnoGAN search steps per image (default: 500)")
@@ -52,6 +53,10 @@ def main(argv=None):
             return 2
         print(f"Wrote {written['train']:,} training and {written['test']:,} test images to {args.folder} "
               f"(train/CLASS/*.png, test/CLASS/*.png); use it with -p dataset {args.folder}")
+        return 0
+    if args.command == "readme":
+        from . import report
+        print("README.md tables " + ("updated from figures/" if report.update_readme() else "already match figures/"))
         return 0
     if args.command == "params":
         for notebook, params in runner.pipeline_parameters().items():

@@ -1,0 +1,77 @@
+"""Report: the README's result tables, generated from the committed files in ``figures/``.
+
+``python -m gan_ad readme`` (run by ``make figures``, ``make reference`` and ``make bench``) rewrites
+every table of ``README.md`` that stands between ``<!-- generated: NAME -->`` and
+``<!-- end: NAME -->``; ``tests/test_readme.py`` fails when the README and ``figures/`` disagree.
+So no number in those tables is typed by hand.
+"""
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .detectors import NOTEBOOKS
+from .files import PROJECT_ROOT, read_json
+
+FIGURES = PROJECT_ROOT / "figures"
+README = PROJECT_ROOT / "README.md"
+MARKER = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(.*?)(<!-- end: (?P=name) -->)", re.S)
+
+
+def _rows(header, rows):
+    return "\n".join([f"| {' | '.join(header)} |", "|" + "---|" * len(header)] + [f"| {' | '.join(r)} |" for r in rows]) + "\n"
+
+
+def default_run(metrics):
+    """The seed-0 run's test metrics of every detector at its validation threshold; the best on validation in bold."""
+    rows = []
+    for key in NOTEBOOKS:
+        m = metrics["detectors"][key]
+        cells = [m["label"], m["kind"]] + [f"{m[k]:.3f}" for k in ("auroc", "auprc", "f1", "precision", "recall", "false_alarm_rate")]
+        if key == metrics["best_on_validation"]:
+            cells = [f"**{c}**" for c in cells]
+        rows.append(cells)
+    return _rows(["detector", "kind", "AUROC", "AUPRC", "F1", "precision", "recall", "false alarms on test"], rows)
+
+
+def per_digit(metrics):
+    """Test AUROC of all normals against each anomalous class alone, one column per detector."""
+    labels = {key: metrics["detectors"][key]["label"] for key in NOTEBOOKS}
+    table = pd.DataFrame(metrics["auroc_per_digit"])[list(NOTEBOOKS)]
+    return _rows(["class", *labels.values()], [[str(digit), *(f"{v:.3f}" for v in row)] for digit, row in table.iterrows()])
+
+
+def reference(summary_csv):
+    """Mean ± std over seeds of each detector's test AUROC, AUPRC and F1 (``make reference``'s summary.csv)."""
+    table = pd.read_csv(summary_csv, header=[0, 1], index_col=0)
+    rows = []
+    for detector, r in table.iterrows():
+        rows.append([detector] + [f"{r[(m, 'mean')]:.3f} ± {0 if pd.isna(r[(m, 'std')]) else r[(m, 'std')]:.3f}"
+                                  for m in ("auroc", "auprc", "f1")] + [str(int(r[("auroc", "count")]))])
+    return _rows(["detector", "test AUROC", "AUPRC", "F1 at the validation threshold", "seeds"], rows)
+
+
+def tables(figures=FIGURES):
+    """Map table name -> Markdown, from the files in ``figures``."""
+    metrics = read_json(figures / "metrics.json")
+    return {"default-run": default_run(metrics), "per-digit": per_digit(metrics),
+            "reference": reference(figures / "reference_summary.csv"), "bench": (figures / "bench.md").read_text()}
+
+
+def render(text, generated):
+    """``text`` with every generated block replaced by its table; raises for a marker without a table."""
+    def fill(match):
+        name = match.group("name")
+        if name not in generated:
+            raise KeyError(f"README names a generated table {name!r}; there are {', '.join(generated)}.")
+        return match.group(1) + generated[name] + match.group(4)
+    return MARKER.sub(fill, text)
+
+
+def update_readme(readme=README, figures=FIGURES):
+    """Rewrite the generated tables of ``readme``; returns True when something changed."""
+    readme = Path(readme)
+    before = readme.read_text()
+    after = render(before, tables(figures))
+    readme.write_text(after)
+    return after != before
