@@ -161,6 +161,35 @@ class ValidationAUROC(keras.callbacks.Callback):
         logs["val_auroc_features"] = auroc(self.val_is_anomaly, knn.score(self.val_images))
 
 
+def monitor_indices(is_anomaly, size, seed=0):
+    """Indices of at most ``size`` validation images for :class:`ValidationAUROC`: as many normal as anomalous."""
+    is_anomaly = np.asarray(is_anomaly)
+    rng = np.random.default_rng(seed)
+    per_class = min(size // 2, int(is_anomaly.sum()), int((1 - is_anomaly).sum()))
+    return np.concatenate([rng.choice(np.flatnonzero(is_anomaly == label), per_class, replace=False) for label in (0, 1)])
+
+
+SELECT_EPOCH = ("features", "anogan", "last")
+
+
+def choose_epoch(history, select_epoch="features"):
+    """The epoch to keep: the best validation AUROC of the ``"features"`` or ``"anogan"`` monitor, or the ``"last"``.
+
+    Without a validation AUROC (validation of normals only) the last epoch is kept. Returns
+    ``(epoch, sentence)``, the sentence saying why.
+    """
+    if select_epoch not in SELECT_EPOCH:
+        raise ValueError(f"select_epoch must be one of {', '.join(map(repr, SELECT_EPOCH))}, not {select_epoch!r}.")
+    last = int(history["epoch"].max())
+    if select_epoch == "last":
+        return last, f"Keeping the last epoch ({last})."
+    column = history[f"val_auroc_{select_epoch}"]
+    if column.isna().all():
+        return last, f"Validation holds no anomalies, so no AUROC can choose the epoch: keeping the last one ({last})."
+    best = int(history.loc[column.idxmax(), "epoch"])
+    return best, f"Keeping epoch {best} of {last}: the best validation AUROC of the {select_epoch} monitor ({column.max():.3f})."
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Save the whole GAN (weights and optimizer state) as ``epoch_NNN.keras`` after every epoch."""
 

@@ -136,3 +136,25 @@ def test_monitor_logs_nan_without_validation_anomalies(tmp_path, capsys):
     _, history = fit(tmp_path, 1, monitor)
     assert history[["val_auroc_anogan", "val_auroc_features"]].isna().all().all()
     assert "no validation AUROC can be computed" in capsys.readouterr().out
+
+
+def test_monitor_indices_take_as_many_normals_as_anomalies():
+    from gan_ad.training import monitor_indices
+    is_anomaly = np.r_[np.zeros(30, int), np.ones(8, int)]
+    idx = monitor_indices(is_anomaly, 64, seed=1)
+    assert len(idx) == 16 and len(set(idx)) == 16 and is_anomaly[idx].sum() == 8
+    np.testing.assert_array_equal(idx, monitor_indices(is_anomaly, 64, seed=1))
+    assert len(monitor_indices(is_anomaly, 6)) == 6
+
+
+def test_choose_epoch_by_validation_or_the_last():
+    import pandas as pd
+    from gan_ad.training import choose_epoch
+    history = pd.DataFrame({"epoch": [1, 2, 3], "val_auroc_features": [0.7, 0.9, 0.8], "val_auroc_anogan": [0.6, 0.5, 0.65]})
+    assert choose_epoch(history, "features")[0] == 2 and choose_epoch(history, "anogan")[0] == 3
+    assert choose_epoch(history, "last")[0] == 3
+    no_anomalies = history.assign(val_auroc_features=float("nan"))
+    epoch, why = choose_epoch(no_anomalies, "features")
+    assert epoch == 3 and "no anomalies" in why
+    with pytest.raises(ValueError, match="select_epoch"):
+        choose_epoch(history, "best")
