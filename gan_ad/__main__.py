@@ -55,8 +55,8 @@ def main(argv=None):
               f"(train/CLASS/*.png, test/CLASS/*.png); use it with -p dataset {args.folder}")
         return 0
     if args.command == "readme":
-        from . import report
-        print("README.md tables " + ("updated from figures/" if report.update_readme() else "already match figures/"))
+        from .report import update_readme
+        print("README.md tables " + ("updated from figures/" if update_readme() else "already match figures/"))
         return 0
     if args.command == "params":
         for notebook, params in runner.pipeline_parameters().items():

@@ -65,9 +65,9 @@ def test_npz_with_anomalies_only_in_the_test_set_through_notebooks_01_to_03(tmp_
     model = read_json(run_dir / "model.json")
     assert model["epoch"] == model["epochs"] == 2 and math.isnan(model["val_auroc_features"])
     assert "keeping the last one (2)" in outputs(run_dir / "02_train_gan.ipynb")
-    inversion = read_json(run_dir / "inversion.json")
-    assert math.isfinite(inversion["threshold"]) and math.isnan(inversion["validation"]["auroc"])
-    assert inversion["validation"]["false_alarm_rate"] <= 0.1
+    anogan = read_json(run_dir / "detectors" / "anogan" / "detector.json")
+    assert math.isfinite(anogan["threshold"]) and math.isnan(anogan["validation"]["auroc"])
+    assert anogan["validation"]["false_alarm_rate"] <= 0.1
     _, _, is_anomaly = data.load_split(run_dir, "test")
     assert is_anomaly.sum() == 20
 
