@@ -10,7 +10,24 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_root(package_dir=Path(__file__).resolve().parent, environ=os.environ, cwd=None):
+    """The folder that holds ``data/``, ``runs/`` and ``notebooks/``.
+
+    ``GAN_AD_HOME`` when it is set; otherwise the checkout the package sits in (a folder with
+    ``pyproject.toml`` beside ``gan_ad/``: a clone, installed with ``pip install -e``); otherwise, for a
+    package installed into site-packages (``pip install git+...``), the current working directory, so
+    that nothing is looked for or written inside site-packages.
+    """
+    if environ.get("GAN_AD_HOME"):
+        return Path(environ["GAN_AD_HOME"]).expanduser().resolve()
+    if (package_dir.parent / "pyproject.toml").exists():
+        return package_dir.parent
+    return Path(cwd or Path.cwd()).resolve()
+
+
+PROJECT_ROOT = project_root()
 DATA_DIR = PROJECT_ROOT / "data"
 RUNS_DIR = PROJECT_ROOT / "runs"
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"

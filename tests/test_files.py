@@ -33,3 +33,15 @@ def test_require_names_the_notebook_to_run_first(tmp_path):
     assert files.require(tmp_path, "here.txt", "01_data_prep") == tmp_path / "here.txt"
     with pytest.raises(files.MissingStepError, match=r"Run notebooks/02_train_gan\.ipynb first"):
         files.require(tmp_path, "generator.keras", "02_train_gan")
+
+
+def test_project_root_is_the_checkout_then_the_working_directory(tmp_path):
+    checkout = tmp_path / "clone"
+    (checkout / "gan_ad").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("")
+    assert files.project_root(checkout / "gan_ad", environ={}) == checkout
+    installed = tmp_path / "site-packages" / "gan_ad"  # pip install git+...: no pyproject.toml beside it
+    installed.mkdir(parents=True)
+    assert files.project_root(installed, environ={}, cwd=tmp_path / "content") == tmp_path / "content"
+    assert files.project_root(checkout / "gan_ad", environ={"GAN_AD_HOME": str(tmp_path / "home")}) == tmp_path / "home"
+    assert files.PROJECT_ROOT == files.NOTEBOOK_DIR.parent and (files.NOTEBOOK_DIR / "01_data_prep.ipynb").exists()
