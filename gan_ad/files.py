@@ -73,7 +73,8 @@ def require(run_dir, filename, notebook):
     if not path.exists():
         raise MissingStepError(
             f"{path} does not exist. Run notebooks/{notebook}.ipynb first with the same "
-            f"run_dir ({run_dir}), or run the whole pipeline with `python -m gan_ad run`."
+            f"run_dir ({run_dir}), or run the pipeline up to it with `python -m gan_ad run --to {notebook}` "
+            f"(in a notebook, as in a fresh Colab runtime: `!python -m gan_ad run --to {notebook}`)."
         )
     return path
 
