@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-
 def project_root(package_dir=Path(__file__).resolve().parent, environ=os.environ, cwd=None):
     """The folder that holds ``data/``, ``runs/`` and ``notebooks/``.
 
@@ -30,7 +29,8 @@ def project_root(package_dir=Path(__file__).resolve().parent, environ=os.environ
 PROJECT_ROOT = project_root()
 DATA_DIR = PROJECT_ROOT / "data"
 RUNS_DIR = PROJECT_ROOT / "runs"
-NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+# the runner's notebooks: the checkout's, even when GAN_AD_HOME puts data/ and runs/ elsewhere
+NOTEBOOK_DIR = project_root(environ={}) / "notebooks"
 
 
 class MissingStepError(RuntimeError):
