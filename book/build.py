@@ -66,13 +66,14 @@ def lesson(name, run_dir, s):
     nb = nbformat.read(executed if executed.exists() else ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     links = (f"[Open in Colab]({colab_link(name, s)}) · "
              f"[Source on GitHub]({source_link(f'notebooks/{name}.ipynb', s)})")
+    shown = run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir
     if executed.exists():
-        links += f" · executed in the run `{run_dir.name}`"
+        links += f" · as executed in `{shown}`"
     elif name == "06_interactive_demo":
         links += (" · shown without outputs: the demo needs a live Python, `make app` serves it with Voilà "
                   "(see the home page)")
     else:
-        links += f" · shown without outputs: `{run_dir}` has no executed copy"
+        links += f" · shown without outputs: `{shown}` has no executed copy"
     nb.metadata["language_info"] = {**nb.metadata.get("language_info", {}), "name": "python",
                                     "pygments_lexer": "ipython3"}  # the setup cell's %pip and !git
     first = next(c for c in nb.cells if c.cell_type == "markdown")
