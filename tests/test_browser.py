@@ -72,13 +72,14 @@ def voila(tmp_path_factory, request):
 
 DETECTOR_LABELS = ("AnoGAN", "Encoder (f-AnoGAN)", "Encoder +", "Discriminator-feature kNN", "PCA reconstruction",
                    "kNN distance in pixels", "Convolutional autoencoder")
-# records, in the page, when the verdict of the next score appears (the pad records when the stroke ended)
-WATCH_VERDICT = """() => new Promise(resolve => {
+# records, in the page, when the verdict of the next score appears (the pad records when the stroke ended);
+# the promise is wrapped in an object: evaluate_handle would otherwise wait for it, before the stroke is drawn
+WATCH_VERDICT = """() => ({verdict: new Promise(resolve => {
   const seen = new MutationObserver(() => {
     if (document.querySelector('.gan-ad-verdict')) { seen.disconnect(); resolve(performance.now() - window.ganAdStrokeEnd); }
   });
   seen.observe(document.body, {childList: true, subtree: true});
-})"""
+})})"""
 
 
 def draw_one(page, pad):
@@ -120,7 +121,7 @@ def test_draw_switch_pick_clear_and_upload_in_chromium(voila, tmp_path):
 
         watch = page.evaluate_handle(WATCH_VERDICT)
         draw_one(page, pad)  # no click: the stroke's end scores it
-        seconds = page.evaluate("w => w", watch) / 1000
+        seconds = page.evaluate("w => w.verdict", watch) / 1000
         print(f"verdict shown {seconds:.3f} s after the stroke ended (measured in the browser)")
         expect(verdict).to_have_text(re.compile("^(NORMAL|ANOMALOUS)$"))
         expect(result).to_contain_text("validation normals")
