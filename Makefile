@@ -6,27 +6,29 @@ NAME ?= default
 RUN ?= runs/default
 PORT ?= 8866
 WORKERS ?= 1
+BOOK ?= runs/book
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test app figures screenshot reference bench readme clean
+.PHONY: install run test app figures screenshot reference bench readme book book-screenshot clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,book]"
 	touch $@
 
 run: install  ## run the five pipeline notebooks with default parameters into runs/$(NAME)/
 	$(PY) -m gan_ad run --name $(NAME)
 
-test: install  ## unit tests, then every notebook at tiny size under nbval
-	$(PY) -m pytest -q tests
+test: install  ## unit tests; the notebooks at tiny size (papermill, then nbval); the book and clean output of that run
+	$(PY) -m pytest -q tests -m "not after_run"
 	rm -rf runs/nbval
-	$(PY) -m gan_ad run --name nbval --prepare-only -f tests/tiny.yaml
+	$(PY) -m gan_ad run --name nbval -f tests/tiny.yaml
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider runs/nbval
+	$(PY) -m pytest -q tests -m after_run
 
 app: install  ## serve the interactive demo (notebook 06) with Voila, using the model of $(RUN)
 	@echo "Serving the demo of $(RUN) at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
@@ -54,6 +56,13 @@ bench: install  ## time every detector of $(RUN) on its test set; copied into fi
 
 readme: install  ## regenerate the README's result tables from the files in figures/
 	$(PY) -m gan_ad readme
+
+book: install  ## the course website: README and notebooks 01-06 as executed in $(RUN), into $(BOOK)/html
+	$(PY) book/build.py --run $(RUN) --out $(BOOK)
+
+book-screenshot: install  ## the README's picture of the website: the book test, run on the book of $(RUN)
+	GAN_AD_BOOK_RUN=$(RUN) $(PY) -m pytest -q tests/test_book.py
+	cp runs/screenshots/book.png figures/book.png
 
 clean:
 	rm -rf $(VENV) runs

@@ -23,6 +23,8 @@ def main(argv=None):
     run.add_argument("--prepare-only", action="store_true", help="write the parameterised notebooks without running them")
     run.add_argument("--from", dest="start", metavar="NOTEBOOK", choices=runner.PIPELINE,
                      help="rerun an existing run from this notebook on (e.g. 03_latent_inversion), with the parameters it was made with")
+    run.add_argument("--to", dest="stop", metavar="NOTEBOOK", choices=runner.PIPELINE,
+                     help="stop after this notebook (e.g. 02_train_gan: what notebook 03 needs, in a fresh Colab runtime)")
     run.add_argument("--seeds", type=int, default=0, metavar="N",
                      help="run seeds 0..N-1 into runs/NAME/seed=K and report mean ± std")
     grid_cmd = sub.add_parser("sweep", help="run the pipeline over a grid of parameters (see gan_ad/sweep.py)")
@@ -83,8 +85,8 @@ def main(argv=None):
                 params.update(yaml.safe_load(f) or {})
         params.update({key: runner.parse_value(value) for key, value in args.parameter})
         if args.seeds:
-            if args.start:
-                raise runner.ParameterError("--from reruns one run folder; give --name NAME/seed=K instead of --seeds.")
+            if args.start or args.stop:
+                raise runner.ParameterError("--from and --to run part of one run; give --name NAME/seed=K instead of --seeds.")
             if "seed" in params:
                 raise runner.ParameterError("--seeds sets the seed of each run; drop -p seed.")
             grid = {"seed": list(range(args.seeds))}
@@ -92,7 +94,11 @@ def main(argv=None):
             return report(sweep.run_grid(args.name, params, grid, workers=args.workers, cluster=args.cluster), [])
         if args.workers != 1 or args.cluster:
             raise runner.ParameterError("--workers and --cluster share out several runs; give --seeds N too.")
-        notebooks = runner.PIPELINE[runner.PIPELINE.index(args.start):] if args.start else runner.PIPELINE
+        first = runner.PIPELINE.index(args.start) if args.start else 0
+        last = runner.PIPELINE.index(args.stop) if args.stop else len(runner.PIPELINE) - 1
+        if last < first:
+            raise runner.ParameterError(f"--to {args.stop} comes before --from {args.start}.")
+        notebooks = runner.PIPELINE[first:last + 1]
         run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only, notebooks=notebooks)
     except (runner.ParameterError, sweep.SweepError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -101,7 +107,12 @@ def main(argv=None):
         print(f"error: {err.ename}: {err.evalue}\nThe executed notebook with the full traceback is in runs/{args.name}/.",
               file=sys.stderr)
         return 1
-    print(f"Notebooks written to {run_dir}" if args.prepare_only else runner.summary(run_dir))
+    if args.prepare_only:
+        print(f"Notebooks written to {run_dir}")
+    elif notebooks[-1] != runner.PIPELINE[-1]:
+        print(f"Ran {', '.join(notebooks)}; the results are in {run_dir}")
+    else:
+        print(runner.summary(run_dir))
     return 0
 
 

@@ -10,10 +10,27 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def project_root(package_dir=Path(__file__).resolve().parent, environ=os.environ, cwd=None):
+    """The folder that holds ``data/``, ``runs/`` and ``notebooks/``.
+
+    ``GAN_AD_HOME`` when it is set; otherwise the checkout the package sits in (a folder with
+    ``pyproject.toml`` beside ``gan_ad/``: a clone, installed with ``pip install -e``); otherwise, for a
+    package installed into site-packages (``pip install git+...``), the current working directory, so
+    that nothing is looked for or written inside site-packages.
+    """
+    if environ.get("GAN_AD_HOME"):
+        return Path(environ["GAN_AD_HOME"]).expanduser().resolve()
+    if (package_dir.parent / "pyproject.toml").exists():
+        return package_dir.parent
+    return Path(cwd or Path.cwd()).resolve()
+
+
+PROJECT_ROOT = project_root()
 DATA_DIR = PROJECT_ROOT / "data"
 RUNS_DIR = PROJECT_ROOT / "runs"
-NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+# the runner's notebooks: the checkout's, even when GAN_AD_HOME puts data/ and runs/ elsewhere
+NOTEBOOK_DIR = project_root(environ={}) / "notebooks"
 
 
 class MissingStepError(RuntimeError):
@@ -70,7 +87,8 @@ def require(run_dir, name):
         notebook = ARTEFACTS[name]
         raise MissingStepError(
             f"{path} does not exist. Run notebooks/{notebook}.ipynb first with the same "
-            f"run_dir ({run_dir}), or run the whole pipeline with `python -m gan_ad run`."
+            f"run_dir ({run_dir}), or run the pipeline up to it with `python -m gan_ad run --to {notebook}` "
+            f"(in a notebook, as in a fresh Colab runtime: `!python -m gan_ad run --to {notebook}`)."
         )
     return path
 

@@ -17,6 +17,9 @@ from .data import DATASETS
 from .detectors import NOTEBOOKS
 from .files import NOTEBOOK_DIR, RUNS_DIR, read_json
 
+# The kernel's own log (a warning about TCP on loopback at start, "KeyboardInterrupt caught in kernel" when
+# papermill stops it) is about the kernel, not the notebook; kept off the terminal of `make run`.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 PIPELINE = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation")
 
 
@@ -99,7 +102,7 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
             str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(run_dir / f"{notebook}.ipynb"),
             parameters={**chosen, "run_dir": str(run_dir)}, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
             prepare_only=prepare_only, progress_bar=False,
-            stdout_file=sys.stdout if echo else None,
+            stdout_file=sys.stdout if echo else None, extra_arguments=KERNEL_ARGUMENTS,
         )
     return run_dir
 

@@ -19,6 +19,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
 SCREENSHOT = RUNS_DIR / "screenshots" / "demo.png"
+VOILA_LOG = {}  # "path": the server's log, for the last test
 
 
 def free_port():
@@ -55,7 +56,7 @@ def voila(tmp_path_factory, request):
     else:
         run_dir = request.getfixturevalue("tiny_run")
     port = free_port()
-    log = open(tmp_path_factory.mktemp("voila") / "voila.log", "w")
+    log = open(VOILA_LOG.setdefault("path", tmp_path_factory.mktemp("voila") / "voila.log"), "w")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "voila"), str(NOTEBOOK_DIR / "06_interactive_demo.ipynb"),
          "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
@@ -184,3 +185,11 @@ def test_screenshot_shows_a_seven_or_nine_judged(voila):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.locator(".gan-ad-demo").screenshot(path=str(SCREENSHOT))
         browser.close()
+
+
+def test_server_log_has_no_tensorflow_startup_log(voila):
+    """What `make app` prints in the terminal: no line of TensorFlow's C++ log (see gan_ad/quiet.py)."""
+    text = VOILA_LOG["path"].read_text()
+    assert "Voil" in text  # the log is the server's
+    for pattern in ("absl::InitializeLog", "oneDNN custom operations", "cuda drivers", "I0000 ", "W0000 "):
+        assert pattern not in text, [line for line in text.splitlines() if pattern in line][:3]

@@ -42,3 +42,15 @@ def test_the_run_folder_contract_lists_what_a_run_writes(tiny_run):
     expected = set(files.ARTEFACTS) - {"dataset.npz"}
     assert expected <= written
     assert written - expected - {"detectors", "figures", "samples", "bench.json", "bench.md"} == {f"{nb}.ipynb" for nb in set(files.ARTEFACTS.values())}
+
+
+def test_project_root_is_the_checkout_then_the_working_directory(tmp_path):
+    checkout = tmp_path / "clone"
+    (checkout / "gan_ad").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("")
+    assert files.project_root(checkout / "gan_ad", environ={}) == checkout
+    installed = tmp_path / "site-packages" / "gan_ad"  # pip install git+...: no pyproject.toml beside it
+    installed.mkdir(parents=True)
+    assert files.project_root(installed, environ={}, cwd=tmp_path / "content") == tmp_path / "content"
+    assert files.project_root(checkout / "gan_ad", environ={"GAN_AD_HOME": str(tmp_path / "home")}) == tmp_path / "home"
+    assert (files.NOTEBOOK_DIR / "01_data_prep.ipynb").exists()

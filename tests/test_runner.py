@@ -88,3 +88,11 @@ def test_a_dataset_path_is_made_absolute_from_the_callers_directory(tmp_path, mo
     injected = nbformat.read(run_dir / "01_data_prep.ipynb", as_version=4)
     source = next(c.source for c in injected.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert f'dataset = "{tmp_path / "mine.npz"}"' in source
+
+
+def test_cli_runs_the_pipeline_up_to_a_notebook(tmp_path, capsys):
+    assert main(["run", "--name", str(tmp_path / "x"), "--to", "02_train_gan", "--prepare-only"]) == 0
+    assert sorted(p.stem for p in (tmp_path / "x").glob("*.ipynb")) == ["01_data_prep", "02_train_gan"]
+    assert f"Notebooks written to {tmp_path / 'x'}" in capsys.readouterr().out
+    assert main(["run", "--name", "never", "--from", "03_latent_inversion", "--to", "02_train_gan"]) == 2
+    assert "comes before" in capsys.readouterr().err

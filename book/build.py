@@ -1,0 +1,126 @@
+"""Build the course website: README as the home page, notebooks 01-06 as executed in a run.
+
+``python book/build.py --run runs/default --out runs/book`` (``make book RUN=...``) lays out a Sphinx
+source folder in ``OUT/_source`` and builds it with ``book/conf.py`` into ``OUT/html`` (open
+``OUT/html/index.html``). Pages:
+
+- ``index``: README.md; its links to repository files that are not pages (``sweeps/lam.yaml``, ...)
+  point at GitHub, its figures are copied;
+- ``notebooks/NAME``: the executed notebook of the run (``RUN/NAME.ipynb``) with its outputs, or the
+  notebook of ``notebooks/`` without outputs when the run has none (06, the demo, needs a live kernel).
+  Under its title: "Open in Colab" and the source on GitHub, from REPOSITORY and BRANCH in conf.py.
+"""
+import argparse
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+BOOK_DIR = Path(__file__).resolve().parent
+ROOT = BOOK_DIR.parent
+NOTEBOOKS = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation",
+             "06_interactive_demo")
+LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def settings():
+    """REPOSITORY, BRANCH and COLAB_URL as conf.py sets them (one place for every link)."""
+    conf = runpy.run_path(str(BOOK_DIR / "conf.py"))
+    return {key: conf[key] for key in ("REPOSITORY", "BRANCH", "REPOSITORY_URL", "COLAB_URL")}
+
+
+def colab_link(name, s):
+    return f"{s['COLAB_URL']}/github/{s['REPOSITORY']}/blob/{s['BRANCH']}/notebooks/{name}.ipynb"
+
+
+def source_link(path, s):
+    return f"{s['REPOSITORY_URL']}/blob/{s['BRANCH']}/{path}"
+
+
+def home_page(source, s):
+    """README.md with its repository links made absolute and its figures copied; the lessons as the toctree."""
+    def relink(match):
+        bang, text, target = match.groups()
+        if re.match(r"^[a-z]+:|^#", target):
+            return match.group(0)
+        path = target.split("#")[0]
+        if path.startswith("figures/") and path.endswith(".png") and (ROOT / path).exists():
+            (source / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / path, source / path)
+            return match.group(0)
+        return f"{bang}[{text}]({source_link(target, s)})"
+
+    text = LINK.sub(relink, (ROOT / "README.md").read_text())
+    lessons = "\n".join(f"notebooks/{name}" for name in NOTEBOOKS)
+    return text + f"\n\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{lessons}\n```\n"
+
+
+def lesson(name, run_dir, s):
+    """The notebook page: executed in ``run_dir`` when it was, with the links under its title."""
+    executed = run_dir / f"{name}.ipynb"
+    nb = nbformat.read(executed if executed.exists() else ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    links = (f"[Open in Colab]({colab_link(name, s)}) · "
+             f"[Source on GitHub]({source_link(f'notebooks/{name}.ipynb', s)})")
+    shown = run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir
+    if executed.exists():
+        links += f" · as executed in `{shown}`"
+    elif name == "06_interactive_demo":
+        links += (" · shown without outputs: the demo needs a live Python, `make app` serves it with Voilà "
+                  "(see the home page)")
+    else:
+        links += f" · shown without outputs: `{shown}` has no executed copy"
+    nb.metadata["language_info"] = {**nb.metadata.get("language_info", {}), "name": "python",
+                                    "pygments_lexer": "ipython3"}  # the setup cell's %pip and !git
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    title, _, rest = first.source.partition("\n")
+    first.source = f"{title}\n\n{links}\n{rest}"
+    return nb
+
+
+def stage(run_dir, source):
+    """Lay out the Sphinx source folder of the book for ``run_dir``."""
+    s = settings()
+    shutil.rmtree(source, ignore_errors=True)
+    (source / "notebooks").mkdir(parents=True)
+    (source / "index.md").write_text(home_page(source, s))
+    for name in NOTEBOOKS:
+        nbformat.write(lesson(name, run_dir, s), source / "notebooks" / f"{name}.ipynb")
+
+
+def folder_size(path):
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def build(run_dir, out):
+    """Stage and build the book of ``run_dir`` into ``out/html``; return the html folder."""
+    run_dir, out = Path(run_dir).resolve(), Path(out).resolve()
+    if not any(run_dir.glob("0*.ipynb")):
+        raise SystemExit(f"error: {run_dir} holds no executed notebooks; make a run first "
+                         "(make run, or python -m gan_ad run --name NAME) and give it as RUN=runs/NAME.")
+    start = time.perf_counter()
+    stage(run_dir, out / "_source")
+    html = out / "html"
+    shutil.rmtree(html, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(BOOK_DIR),
+                    "-d", str(out / "doctrees"), str(out / "_source"), str(html)], check=True)
+    seconds = time.perf_counter() - start
+    print(f"Course website of {run_dir} in {html} (open index.html): built in {seconds:.0f} s, "
+          f"{folder_size(html) / 2**20:.1f} MiB")
+    return html
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="runs/default", help="run folder with the executed notebooks (default: runs/default)")
+    parser.add_argument("--out", default="runs/book", help="output folder; the site goes to OUT/html (default: runs/book)")
+    args = parser.parse_args(argv)
+    build(args.run, args.out)
+
+
+if __name__ == "__main__":
+    main()
