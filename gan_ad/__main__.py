@@ -1,4 +1,4 @@
-"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``bench``, ``params``, ``export-folder``."""
+"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``bench``, ``params``, ``export-folder``, ``assign``, ``grade``."""
 import argparse
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import papermill as pm
 import yaml
 
-from . import bench, data, runner, sweep
+from . import assignments, bench, data, runner, sweep
 from .detectors import DetectorError
 from .files import MissingStepError
 
@@ -45,8 +45,11 @@ def main(argv=None):
     export.add_argument("folder", help="the folder to create (must not exist, or be empty)")
     export.add_argument("--max-per-class", type=int, default=0, metavar="N",
                         help="keep the first N images of each class in each part (default: all)")
+    assignments_cli(sub)
     args = parser.parse_args(argv)
 
+    if args.command in ("assign", "grade"):
+        return assignments_main(args)
     if args.command == "export-folder":
         try:
             written = data.export_folder(args.dataset, args.folder, args.max_per_class)
@@ -113,6 +116,50 @@ def main(argv=None):
         print(f"Ran {', '.join(notebooks)}; the results are in {run_dir}")
     else:
         print(runner.summary(run_dir))
+    return 0
+
+
+def assignments_cli(sub):
+    """The instructor's commands of gan_ad/assignments.py: student versions, and grading a folder of submissions."""
+    assign = sub.add_parser("assign", help="write the student versions of notebooks 01-05 (solutions and hidden tests removed)")
+    assign.add_argument("--out", default="release", help="folder for the student versions (default: release)")
+    grade = sub.add_parser("grade", help="autograde SUBMISSIONS/STUDENT/NN_name.ipynb into a grade book and feedback")
+    grade.add_argument("submissions", help="folder with one folder of notebooks per student")
+    grade.add_argument("--out", default="grades", help="folder for gradebook.csv, totals.csv and feedback/ (default: grades)")
+    grade.add_argument("--workers", type=int, metavar="N", help="submissions graded at once on this machine (default: its cores)")
+    grade.add_argument("--cluster", metavar="ADDRESS", help="grade each submission as a task of the Dask scheduler at ADDRESS")
+    grade.add_argument("--time-limit", type=float, default=assignments.TIME_LIMIT, metavar="S",
+                       help=f"seconds one notebook may run (default: {assignments.TIME_LIMIT})")
+    grade.add_argument("--cell-time-limit", type=float, default=assignments.CELL_TIME_LIMIT, metavar="S",
+                       help=f"seconds one cell may run before it is interrupted (default: {assignments.CELL_TIME_LIMIT})")
+    for command in (assign, grade):
+        command.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                             help="change a student parameter (default: those of tests/tiny.yaml); VALUE is read as YAML")
+        command.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p wins over it)")
+
+
+def assignments_main(args):
+    """Run ``assign`` or ``grade``; exit status 2 for a refused command line."""
+    changes = {}
+    if args.parameters_file:
+        with open(args.parameters_file) as f:
+            changes.update(yaml.safe_load(f) or {})
+    changes.update({key: runner.parse_value(value) for key, value in args.parameter})
+    try:
+        if args.command == "assign":
+            written = assignments.make_release(args.out, changes)
+            print(f"Wrote {len(written)} files to {args.out}: the student notebooks, tests/ (visible tests) and README.md")
+            return 0
+        book = assignments.grade_folder(args.submissions, args.out, changes, workers=args.workers, cluster=args.cluster,
+                                        time_limit=args.time_limit, cell_time_limit=args.cell_time_limit)
+    except assignments.AssignmentError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    scored = book[book["exercise"] != ""]
+    students = scored["student"].nunique()
+    print(f"Grade book: {Path(args.out) / 'gradebook.csv'} ({students} student{'s' * (students != 1)}, "
+          f"{int((scored['status'] == 'graded').sum())} of {len(scored)} exercises graded); "
+          f"totals.csv and feedback/STUDENT.md beside it")
     return 0
 
 
