@@ -197,7 +197,8 @@ class Demo:
         score_button = widgets.Button(description="Score", button_style="primary", tooltip="score the drawing again")
         clear_button = widgets.Button(description="Clear")
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload image")
-        classes = self._split().get("classes") or [str(i) for i in range(10)]  # named classes of your own data (notebook 01)
+        split = read_json(self.run_dir / "split.json")
+        classes = split.get("classes") or [str(i) for i in range(10)]  # named classes of your own data (notebook 01)
         self.digit = widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], description="Test class",
                                       layout=widgets.Layout(width="190px"))
         pick_button = widgets.Button(description="Pick a test digit")
@@ -221,7 +222,7 @@ class Demo:
                                 self.neighbour_title, widgets.HBox([p.box for p in self.neighbours]), self.others],
                                layout=widgets.Layout(flex="1 1 320px", min_width="300px"))
         intro = widgets.HTML(
-            f"{CSS}<p>Normal in this run: <b>{', '.join(classes[i] for i in self._split()['normal_digits'])}</b>. Judged by "
+            f"{CSS}<p>Normal in this run: <b>{', '.join(classes[i] for i in split['normal_digits'])}</b>. Judged by "
             f"<b>{self.detectors[self.best].label}</b>, the detector that scored best on validation data.</p>")
         self.ui = widgets.VBox([intro, widgets.Box([controls, results], layout=widgets.Layout(display="flex", flex_flow="row wrap"))])
         self.ui.add_class("gan-ad-demo")
@@ -231,9 +232,6 @@ class Demo:
             return (f"<b>No trained model in {self.run_dir}.</b> Train one with <code>make run</code>, or point the "
                     f"demo at another run with <code>make app RUN=runs/NAME</code>, then reload this page.<br><small>{err}</small>")
         return f"<b>The detectors of {self.run_dir} cannot be used.</b> {err}"
-
-    def _split(self):
-        return read_json(self.run_dir / "split.json")
 
     def _k(self):
         return self.detectors["feature_knn"].settings["k"] if "feature_knn" in self.detectors else 0

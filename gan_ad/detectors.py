@@ -221,13 +221,16 @@ def save_to_run(detector, run_dir):
     return detector.save(Path(run_dir) / "detectors" / detector.key, split=split_fingerprint(run_dir))
 
 
-def load_from_run(run_dir, key):
-    """The fitted detector ``key`` of a run; refuses one from another split with a sentence saying what to do."""
+def load_from_run(run_dir, key, split=None):
+    """The fitted detector ``key`` of a run; refuses one from another split with a sentence saying what to do.
+
+    ``split`` is the run's :func:`split_fingerprint`, when the caller has it already.
+    """
     run_dir = Path(run_dir)
     check_run(run_dir, [key])
     folder = run_dir / "detectors" / key
     detector = load(folder)
-    if detector.split != split_fingerprint(run_dir):
+    if detector.split != (split or split_fingerprint(run_dir)):
         raise DetectorError(f"{folder} was fitted on another split than {run_dir}'s (its notebook 01 ran again since). "
                             f"Run notebooks/{NOTEBOOKS[key]}.ipynb again on this run_dir.")
     return detector
@@ -256,7 +259,10 @@ def _missing(run_dir, key):
 
 def load_run_detectors(run_dir, keys=None):
     """Map key -> fitted detector for ``keys`` (default: all seven), in the order of :data:`NOTEBOOKS`."""
-    return {key: load_from_run(run_dir, key) for key in (keys or NOTEBOOKS)}
+    keys = keys or NOTEBOOKS
+    check_run(run_dir, keys)  # a missing one is said before any is loaded
+    split = split_fingerprint(run_dir)  # the split is read and hashed once, not once per detector
+    return {key: load_from_run(run_dir, key, split) for key in keys}
 
 
 def best_on_validation(detectors):
