@@ -1,6 +1,6 @@
 """Benchmark: every detector of a finished run on its test set, timed, side by side.
 
-``python -m gan_ad bench --run runs/default`` loads the run's seven fitted detectors
+``python -m gan_ad bench --run runs/default`` loads the run's fitted detectors
 (``gan_ad.detectors``: the run's own settings, thresholds and indexes) and scores the run's test
 images with each. Each runs in a fresh process, so its peak memory (resident set size: Python,
 TensorFlow, models and data) is its own. Times are wall-clock seconds on this machine and include

@@ -19,7 +19,6 @@ from .baselines import KNNDistance
 from .data import load_split
 from .detectors import DetectorError, best_on_validation, load_run_detectors
 from .files import MissingStepError, read_json
-from .inversion import AnoGAN
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 INK = 0.1  # a pixel darker than this (on a 0..1 ink scale) counts as background
@@ -285,7 +284,7 @@ class Demo:
         self.others.value = ("<table class='gan-ad-table'><tr><th>detector</th><th>kind</th><th>score</th>"
                              f"<th>threshold</th><th>verdict</th></tr>{''.join(rows)}</table>")
         drawn = self._drawer(key)
-        what = "G(z)" if isinstance(self.detectors[drawn], AnoGAN) else "reconstruction"
+        what = "G(z)" if hasattr(self.detectors[drawn], "generator") else "reconstruction"
         self.images["input"].show(digit)
         self.images["reconstruction"].show((explained[drawn].reconstructions[0, ..., 0] + 1) / 2, what)
         self.images["residual"].show(explained[drawn].residuals[0, ..., 0] / 2, f"residual |x − {what}|", "inferno")
@@ -301,7 +300,7 @@ class Demo:
         the GAN score with a G(z) that scored best on validation."""
         if not isinstance(self.detectors[key], KNNDistance):
             return key
-        return best_on_validation({k: d for k, d in self.detectors.items() if isinstance(d, AnoGAN)})
+        return best_on_validation({k: d for k, d in self.detectors.items() if hasattr(d, "generator")})
 
     def uploaded(self):
         """Score the file just uploaded, or say why it cannot be scored."""

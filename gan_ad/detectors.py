@@ -258,7 +258,7 @@ def _missing(run_dir, key):
 
 
 def load_run_detectors(run_dir, keys=None):
-    """Map key -> fitted detector for ``keys`` (default: all seven), in the order of :data:`NOTEBOOKS`."""
+    """Map key -> fitted detector for ``keys`` (default: all of them), in the order of :data:`NOTEBOOKS`."""
     keys = keys or NOTEBOOKS
     check_run(run_dir, keys)  # a missing one is said before any is loaded
     split = split_fingerprint(run_dir)  # the split is read and hashed once, not once per detector

@@ -7,15 +7,22 @@ compared in pixels and in discriminator features), minimising the very anomaly s
 search minimises. Scoring then takes one forward pass, or a few search steps started from E(x):
 ``Inverter(generator, discriminator).invert(images, z0=encode(encoder, images), steps=K)``.
 :class:`EncoderScore` and :class:`EncoderSearch` are these two scores as detectors.
+
+The generator can draw many anomalies well (a 7 from a 1's code, a 9 from a 4's), so what G(E(x))
+misses says little about them. :class:`EncoderMemory` keeps G to normal digits: it replaces E(x)
+by the mean code of its k nearest training normals before generating (a memory of normal codes, as
+in MemAE, Gong et al. 2019), and scores what that G(z) misses in the discriminator's features.
 """
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from sklearn.neighbors import NearestNeighbors
 
+from .baselines import feature_vectors
 from .data import train_dataset
 from .files import atomic_path, require
-from .detectors import check_images, load_networks, save_networks
+from .detectors import GAN, Detector, Explanation, check_images, load_networks, save_networks
 from .inversion import AnoGAN, score_terms
 from .models import feature_extractor, predict_batches
 
@@ -131,3 +138,56 @@ class EncoderScore(EncoderSearch):
     @property
     def label(self):
         return "Encoder (f-AnoGAN)" if self.settings["steps"] == 0 else super().label
+
+
+class EncoderMemory(Detector):
+    """The encoder's score with a memory of normal codes: x -> E(x) -> z = mean of its ``k`` nearest normal codes -> G(z).
+
+    ``fit`` encodes the training normals (the memory). The score is what G(z) misses in the
+    discriminator's features: the distance between the unit-length feature vectors of x and of
+    G(z) (:func:`gan_ad.baselines.feature_vectors`, as the feature kNN uses). An anomaly's nearest
+    normal codes make a normal digit, far from it; a normal digit's make one close to it.
+    """
+
+    key, kind = "encoder_memory", GAN
+
+    def __init__(self, encoder, generator, discriminator, k=10, batch_size=500):
+        super().__init__(k=k, batch_size=batch_size)
+        self.encoder, self.generator, self.discriminator = encoder, generator, discriminator
+        self.features = feature_extractor(discriminator)
+
+    @property
+    def label(self):
+        return f"Encoder + memory of normals (k={self.settings['k']})"
+
+    def _fit(self, images):
+        self._index(encode(self.encoder, check_images(images), self.settings["batch_size"]))
+
+    def _index(self, codes):
+        self.codes = codes.astype("float32")
+        self.knn = NearestNeighbors(n_neighbors=self.settings["k"]).fit(self.codes)
+
+    def set_params(self, **changes):
+        super().set_params(**changes)
+        if hasattr(self, "codes"):  # a new k: the same memory, indexed again
+            self._index(self.codes)
+        return self
+
+    def explain(self, images):
+        """Scores, G(z) from the memory's codes, and the residuals |x - G(z)|."""
+        x = check_images(images)
+        batch = self.settings["batch_size"]
+        nearest = self.knn.kneighbors(encode(self.encoder, x, batch), return_distance=False)
+        generated = predict_batches(self.generator, self.codes[nearest].mean(axis=1), batch)
+        scores = np.linalg.norm(feature_vectors(self.features, x, batch) - feature_vectors(self.features, generated, batch), axis=1)
+        return Explanation(scores, generated, np.abs(x - generated))
+
+    def _save_state(self, folder):
+        save_networks(folder, encoder=self.encoder, generator=self.generator, discriminator=self.discriminator)
+        np.save(folder / "codes.npy", self.codes)
+
+    @classmethod
+    def _from_folder(cls, folder, settings):
+        detector = cls(*load_networks(folder, "encoder", "generator", "discriminator"), **settings)
+        detector._index(np.load(folder / "codes.npy"))
+        return detector

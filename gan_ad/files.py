@@ -74,7 +74,8 @@ ARTEFACTS = {
     "generator.keras": "02_train_gan", "discriminator.keras": "02_train_gan", "model.json": "02_train_gan",
     "detectors/anogan": "03_latent_inversion",
     "encoder.keras": "04_encoder", "encoder_history.csv": "04_encoder",
-    "detectors/encoder": "04_encoder", "detectors/encoder_refined": "04_encoder", "detectors/feature_knn": "04_encoder",
+    "detectors/encoder": "04_encoder", "detectors/encoder_refined": "04_encoder",
+    "detectors/encoder_memory": "04_encoder", "detectors/feature_knn": "04_encoder",
     "detectors/pca": "05_evaluation", "detectors/pixel_knn": "05_evaluation", "detectors/autoencoder": "05_evaluation",
     "test_scores.npz": "05_evaluation", "metrics.json": "05_evaluation",
 }

@@ -6,7 +6,7 @@ from gan_ad.__main__ import main
 from gan_ad.detectors import DetectorError
 from gan_ad.files import read_json, write_json
 
-KEYS = ["anogan", "encoder", "encoder_refined", "feature_knn", "pca", "pixel_knn", "autoencoder"]
+KEYS = ["anogan", "encoder", "encoder_refined", "encoder_memory", "feature_knn", "pca", "pixel_knn", "autoencoder"]
 
 
 def test_bench_scores_every_detector_as_the_run_did_and_extrapolates_anogan(tiny_run):

@@ -6,7 +6,7 @@ import pytest
 
 from gan_ad import detectors, models
 from gan_ad.baselines import ConvAutoencoder, FeatureKNN, KNNDistance, PCAReconstruction
-from gan_ad.encoder import EncoderScore, EncoderSearch
+from gan_ad.encoder import EncoderMemory, EncoderScore, EncoderSearch
 from gan_ad.inversion import AnoGAN
 
 
@@ -21,6 +21,7 @@ def make(key, networks):
     return {"anogan": lambda: AnoGAN(generator, discriminator, steps=3, batch_size=16),
             "encoder": lambda: EncoderScore(encoder, generator, discriminator, batch_size=16),
             "encoder_refined": lambda: EncoderSearch(encoder, generator, discriminator, steps=2, batch_size=16),
+            "encoder_memory": lambda: EncoderMemory(encoder, generator, discriminator, k=2, batch_size=16),
             "feature_knn": lambda: FeatureKNN(discriminator, k=2, n_components=4),
             "pca": lambda: PCAReconstruction(n_components=4),
             "pixel_knn": lambda: KNNDistance(k=2, n_components=4),

@@ -77,3 +77,21 @@ def test_missing_encoder_names_the_notebook(tmp_path):
 def test_encode_refuses_a_wrong_shape(images):
     with pytest.raises(ValueError, match=r"\(N, 28, 28, 1\)"):
         encoder.encode(nets()[0], images)
+
+
+def test_memory_generates_from_the_mean_of_the_nearest_normal_codes():
+    e, g, d = nets()
+    x_train = np.random.default_rng(4).uniform(-1, 1, (30, 28, 28, 1)).astype("float32")
+    codes = encoder.encode(e, x_train)
+    memory = encoder.EncoderMemory(e, g, d, k=1, batch_size=16).fit(x_train)
+    # a training digit's nearest code is its own: with k = 1 the memory's G(z) is G(E(x))
+    np.testing.assert_allclose(memory.explain(x_train[:5]).reconstructions, g(codes[:5], training=False).numpy(), atol=1e-5)
+    query = np.random.default_rng(5).uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
+    memory.set_params(k=4)  # the same memory, indexed again for the new k
+    nearest = np.argsort(((encoder.encode(e, query)[:, None] - codes[None]) ** 2).sum(axis=2), axis=1)[:, :4]
+    explained = memory.explain(query)
+    np.testing.assert_allclose(explained.reconstructions, g(codes[nearest].mean(axis=1), training=False).numpy(), atol=1e-5)
+    assert memory.label == "Encoder + memory of normals (k=4)" and memory.threshold is None
+    features = models.feature_extractor(d)(np.concatenate([query, explained.reconstructions]), training=False).numpy()
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    np.testing.assert_allclose(explained.scores, np.linalg.norm(unit[:3] - unit[3:], axis=1), rtol=1e-4)

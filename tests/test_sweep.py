@@ -70,7 +70,7 @@ def test_tiny_sweep_over_datasets_records_a_failed_run_and_goes_on(tmp_path):
     results = sweep.run_grid("s", fixed, grid, runs_dir=tmp_path, echo=False)
     ok = results[results["status"] == "ok"]
     assert set(ok["dataset"]) == {"fashion_mnist"}
-    assert set(ok["detector"]) == {"anogan", "encoder", "encoder_refined", "feature_knn", "pca", "pixel_knn", "autoencoder"}
+    assert set(ok["detector"]) == {"anogan", "encoder", "encoder_refined", "encoder_memory", "feature_knn", "pca", "pixel_knn", "autoencoder"}
     assert ok["auroc"].between(0, 1).all()
     failed = results[results["status"] == "failed"]
     assert list(failed["dataset"]) == ["cifar"]
