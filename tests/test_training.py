@@ -35,6 +35,17 @@ def test_fit_writes_history_samples_and_checkpoints(tmp_path):
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
 
 
+def test_monitor_indexes_a_seeded_subset_of_the_training_images():
+    train, x = tiny_data(40), tiny_data(16)
+    make = lambda seed: training.ValidationAUROC(train, x, np.r_[np.zeros(8), np.ones(8)], np.arange(16), index_size=10, seed=seed)
+    kept = make(0).train_images
+    rows = [int(np.flatnonzero((train == image).all(axis=(1, 2, 3)))[0]) for image in kept]
+    assert len(kept) == 10 and len(set(rows)) == 10 and rows == sorted(rows)
+    np.testing.assert_array_equal(make(0).train_images, kept)
+    assert not np.array_equal(make(1).train_images, kept)
+    assert len(training.ValidationAUROC(train, x, np.zeros(16), np.arange(8)).train_images) == 40  # fewer than index_size: all
+
+
 def test_training_resumes_after_the_last_checkpoint(tmp_path):
     fit(tmp_path, 2)
     (tmp_path / "checkpoints" / "epoch_002.keras").unlink()  # as if stopped while saving epoch 2
