@@ -37,9 +37,11 @@ class GAN(keras.Model):
     hinge loss of SN-GAN (Lim & Ye, 2017; Miyato et al., 2018). ``ema_decay`` > 0 keeps
     ``ema_generator``, a second copy of the generator whose weights (BatchNorm statistics included) are
     an exponential moving average of the trained generator's, ``w_ema <- decay * w_ema + (1 - decay) * w``
-    after every generator step (Yazici et al., 2019). A copy rather than Adam's ``use_ema``: the
-    trained weights never have to be swapped out, and the average is one more network that checkpoints
-    save and :func:`export_models` exports. ``inference_generator`` is the generator to sample from.
+    after every generator step (Yazici et al., 2019). The average starts at the initial weights, which
+    keep a share ``decay ** steps`` of it: pick ``1 / (1 - decay)`` well below the steps of the training.
+    A copy rather than Adam's ``use_ema``: the trained weights never have to be swapped out, and the
+    average is one more network that checkpoints save and :func:`export_models` exports.
+    ``inference_generator`` is the generator to sample from.
     """
 
     def __init__(self, generator, discriminator, seed=0, gan_loss="bce", ema_decay=0.0, **kwargs):
