@@ -33,16 +33,27 @@ def build_generator(latent_dim=64, width=64):
     ], name="generator")
 
 
-def _downsampling(width):
-    """28x28x1 image -> 14x14 -> 7x7 with strided convolutions: the body of discriminator and encoder."""
+def _downsampling(width, wrap=lambda layer: layer):
+    """28x28x1 image -> 14x14 -> 7x7 with strided convolutions: the body of discriminator and encoder.
+
+    ``wrap`` is applied to each convolution (the discriminator's spectral normalisation).
+    """
     return [keras.Input((28, 28, 1)),
-            layers.Conv2D(width, 4, strides=2, padding="same"), layers.LeakyReLU(0.2),
-            layers.Conv2D(2 * width, 4, strides=2, padding="same"), layers.LeakyReLU(0.2)]
+            wrap(layers.Conv2D(width, 4, strides=2, padding="same")), layers.LeakyReLU(0.2),
+            wrap(layers.Conv2D(2 * width, 4, strides=2, padding="same")), layers.LeakyReLU(0.2)]
 
 
-def build_discriminator(width=64):
-    """DCGAN discriminator: 28x28x1 image -> 14x14 -> 7x7 -> ``features`` -> one logit."""
-    return keras.Sequential([*_downsampling(width), layers.Flatten(name=FEATURE_LAYER), layers.Dense(1)],
+def build_discriminator(width=64, spectral_norm=False):
+    """DCGAN discriminator: 28x28x1 image -> 14x14 -> 7x7 -> ``features`` -> one logit.
+
+    ``spectral_norm=True`` wraps each Conv2D and the Dense in :class:`keras.layers.SpectralNormalization`
+    (Miyato et al., 2018): in every training call the kernel is divided by its largest singular value,
+    estimated by one power iteration, so no layer can stretch its input by more than a factor 1.
+    """
+    if not isinstance(spectral_norm, bool):
+        raise ValueError(f"spectral_norm must be True or False, not {spectral_norm!r}.")
+    wrap = layers.SpectralNormalization if spectral_norm else (lambda layer: layer)
+    return keras.Sequential([*_downsampling(width, wrap), layers.Flatten(name=FEATURE_LAYER), wrap(layers.Dense(1))],
                             name="discriminator")
 
 

@@ -10,8 +10,10 @@
       seed: [0, 1, 2]
 
 A failed run is recorded with its error and the sweep goes on. ``results.csv`` holds one row
-per run and detector; ``summary.csv`` the mean and standard deviation over seeds. Both, and the
-plot, are rewritten as each run finishes.
+per run and detector: its test metrics, its validation AUROC (``val_auroc``) and the validation
+AUROC of the GAN's feature monitor at the kept epoch (``gan_val_auroc_features``, the same for every
+detector of a run), so that a sweep can choose on validation; ``summary.csv`` the mean and standard
+deviation over seeds. Both, and the plot, are rewritten as each run finishes.
 
 Runs go one after another in this process (``workers=1``: the notebooks' output streams to the
 terminal), in ``workers`` processes on this machine (each run in a fresh process with
@@ -46,7 +48,8 @@ from .files import PROJECT_ROOT, RUNS_DIR, atomic_path, read_json, write_json
 from .plots import save_fig
 from .runner import ParameterError, check_parameters, pipeline_parameters, run_pipeline
 
-METRICS = ("auroc", "auprc", "f1")
+METRICS = ("auroc", "auprc", "f1")  # each detector's test metrics
+VALIDATION = ("val_auroc", "gan_val_auroc_features")  # each detector's validation AUROC; the GAN monitor's at the kept epoch
 CONNECT_TIMEOUT = 10  # seconds to reach a Dask scheduler and find a worker there
 PARAMETERS_FILE = "sweep_parameters.json"  # what a sweep ran a folder with; resuming compares it
 LOG_FILE = "run.log"  # a parallel run's terminal output (the kernel's warnings, a dying process's last words)
@@ -97,10 +100,10 @@ def run_grid(name, fixed, grid, runs_dir=RUNS_DIR, echo=True, workers=1, cluster
     """Run every grid point into ``runs_dir/name/POINT`` and return the results (also saved as CSV).
 
     Returns a DataFrame with one row per run and detector: the grid values, ``status``
-    (``ok``/``failed``), ``error``, and the test metrics. ``workers`` runs that many at once on
-    this machine; ``cluster`` (a Dask scheduler's address) makes each run one task there. With
-    ``echo`` and one local worker the notebooks' output streams to the terminal; otherwise one
-    line per finished run is printed. Raises :class:`SweepError` before any run starts when the
+    (``ok``/``failed``), ``error``, the test metrics and the validation AUROCs (:data:`VALIDATION`).
+    ``workers`` runs that many at once on this machine; ``cluster`` (a Dask scheduler's address)
+    makes each run one task there. With ``echo`` and one local worker the notebooks' output streams
+    to the terminal; otherwise one line per finished run is printed. Raises :class:`SweepError` before any run starts when the
     cluster cannot be reached or another sweep is writing into the same folder.
     """
     if not isinstance(workers, int) or workers < 1:
@@ -252,7 +255,9 @@ def result_rows(point, outcome):
     label = {k: run_name({k: v}).split("=", 1)[1] if isinstance(v, list) else v for k, v in point.items()}  # lists cannot be grouped
     if outcome["status"] != "ok":
         return [{**label, "status": "failed", "error": outcome["error"]}]
-    return [{**label, "status": "ok", "error": "", "detector": d, **m} for d, m in detector_metrics(outcome["metrics"]).items()]
+    validation = validation_metrics(outcome["metrics"])
+    return [{**label, "status": "ok", "error": "", "detector": d, **m, **validation[d]}
+            for d, m in detector_metrics(outcome["metrics"]).items()]
 
 
 def save_results(sweep_dir, rows, keys):
@@ -434,15 +439,22 @@ def detector_metrics(run):
     return {name: {k: m[k] for k in METRICS} for name, m in metrics["detectors"].items()}
 
 
+def validation_metrics(metrics):
+    """Map detector name -> ``val_auroc`` and ``gan_val_auroc_features`` (see :data:`VALIDATION`) from a run's metrics, NaN where absent."""
+    gan = metrics.get("model", {}).get("val_auroc_features", float("nan"))
+    return {name: {"val_auroc": metrics.get("validation", {}).get(name, {}).get("auroc", float("nan")),
+                   "gan_val_auroc_features": gan} for name in metrics["detectors"]}
+
+
 def summarise(results, by):
     """Mean and standard deviation (over seeds and any other repeats) of each metric, per detector and ``by``."""
-    return results.groupby(by + ["detector"], sort=False)[list(METRICS)].agg(["mean", "std", "count"])
+    return results.groupby(by + ["detector"], sort=False)[[*METRICS, *VALIDATION]].agg(["mean", "std", "count"])
 
 
 def mean_std(table):
     """Render a :func:`summarise` table as ``mean ± std`` strings (std over n runs)."""
     out = pd.DataFrame(index=table.index)
-    for metric in METRICS:
+    for metric in (*METRICS, *VALIDATION):
         mean, std = table[(metric, "mean")], table[(metric, "std")].fillna(0)
         out[metric] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)]
     out["runs"] = table[(METRICS[0], "count")]

@@ -18,18 +18,51 @@ from .metrics import auroc
 from .plots import image_grid, save_fig
 
 
+GAN_LOSSES = ("bce", "hinge")
+
+
+def check_gan_settings(gan_loss, ema_decay):
+    """Raise a ValueError saying what is allowed unless ``gan_loss`` and ``ema_decay`` are valid :class:`GAN` settings."""
+    if gan_loss not in GAN_LOSSES:
+        raise ValueError(f"gan_loss must be one of {', '.join(map(repr, GAN_LOSSES))}, not {gan_loss!r}.")
+    if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0 <= ema_decay < 1:
+        raise ValueError(f"ema_decay must be 0 (no average) or a number between 0 and 1 such as 0.999, not {ema_decay!r}.")
+
+
 @keras.saving.register_keras_serializable(package="gan_ad")
 class GAN(keras.Model):
-    """Generator and discriminator trained against each other (non-saturating DCGAN loss)."""
+    """Generator and discriminator trained against each other.
 
-    def __init__(self, generator, discriminator, seed=0, **kwargs):
+    ``gan_loss``: ``"bce"``, the non-saturating DCGAN loss (binary cross-entropy), or ``"hinge"``, the
+    hinge loss of SN-GAN (Lim & Ye, 2017; Miyato et al., 2018). ``ema_decay`` > 0 keeps
+    ``ema_generator``, a second copy of the generator whose weights (BatchNorm statistics included) are
+    an exponential moving average of the trained generator's, ``w_ema <- decay * w_ema + (1 - decay) * w``
+    after every generator step (Yazici et al., 2019). The average starts at the initial weights, which
+    keep a share ``decay ** steps`` of it: pick ``1 / (1 - decay)`` well below the steps of the training.
+    A copy rather than Adam's ``use_ema``: the trained weights never have to be swapped out, and the
+    average is one more network that checkpoints save and :func:`export_models` exports.
+    ``inference_generator`` is the generator to sample from.
+    """
+
+    def __init__(self, generator, discriminator, seed=0, gan_loss="bce", ema_decay=0.0, **kwargs):
+        check_gan_settings(gan_loss, ema_decay)
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = generator.input_shape[-1]
         self.seed = seed
+        self.gan_loss, self.ema_decay = gan_loss, ema_decay
         self.seed_generator = keras.random.SeedGenerator(seed)  # the noise z fed to the generator
+        self.ema_generator = None
+        if ema_decay:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
         self.built = True  # both networks are built already; nothing is created on first call
+
+    @property
+    def inference_generator(self):
+        """The generator that draws the samples and is exported: the moving average if there is one."""
+        return self.generator if self.ema_generator is None else self.ema_generator
 
     def compile(self, d_optimizer, g_optimizer):
         """Set one optimizer per network and build their slots (so checkpoints restore them)."""
@@ -52,6 +85,19 @@ class GAN(keras.Model):
         seed = tf.math.floormod(seed + tf.cast(tf.stack([0, replica]), seed.dtype), tf.int32.max - 1)
         return tf.random.stateless_normal((batch, self.latent_dim), seed=tf.cast(seed, "int32"))
 
+    def d_loss(self, real_logits, fake_logits):
+        """The discriminator's loss: say *real* to real digits and *fake* to generated ones."""
+        if self.gan_loss == "hinge":  # a margin: logits beyond +1 (real) or -1 (fake) cost nothing
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync  # divided like a Keras loss: gradients are summed
+            return (tf.reduce_mean(tf.nn.relu(1 - real_logits)) + tf.reduce_mean(tf.nn.relu(1 + fake_logits))) / replicas
+        return self.bce(tf.ones_like(real_logits), real_logits) + self.bce(tf.zeros_like(fake_logits), fake_logits)
+
+    def g_loss(self, fake_logits):
+        """The generator's loss: make the discriminator say *real* to generated digits."""
+        if self.gan_loss == "hinge":
+            return -tf.reduce_mean(fake_logits) / tf.distribute.get_strategy().num_replicas_in_sync
+        return self.bce(tf.ones_like(fake_logits), fake_logits)
+
     def train_step(self, real):
         batch = tf.shape(real)[0]
         z = self.noise(batch)
@@ -59,25 +105,27 @@ class GAN(keras.Model):
             fake = self.generator(z, training=True)
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
-            d_loss = (self.bce(tf.ones_like(real_logits), real_logits)
-                      + self.bce(tf.zeros_like(fake_logits), fake_logits))
+            d_loss = self.d_loss(real_logits, fake_logits)
         grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
 
         z = self.noise(batch)
         with tf.GradientTape() as tape:
             fake_logits = self.discriminator(self.generator(z, training=True), training=True)
-            g_loss = self.bce(tf.ones_like(fake_logits), fake_logits)
+            g_loss = self.g_loss(fake_logits)
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        if self.ema_generator is not None:
+            for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+                average.assign(self.ema_decay * average + (1 - self.ema_decay) * weight)
 
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync  # Keras losses divide by it; log the plain loss
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync  # the losses were divided by it; log the plain loss
         self.d_loss_tracker.update_state(d_loss * replicas)
         self.g_loss_tracker.update_state(g_loss * replicas)
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed,
+        return {**super().get_config(), "seed": self.seed, "gan_loss": self.gan_loss, "ema_decay": self.ema_decay,
                 "generator": keras.saving.serialize_keras_object(self.generator),
                 "discriminator": keras.saving.serialize_keras_object(self.discriminator)}
 
@@ -102,19 +150,20 @@ def distribution_strategy(name="auto"):
     return tf.distribute.get_strategy()
 
 
-def make_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5, seed=0):
+def make_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5, seed=0, gan_loss="bce", ema_decay=0.0):
     """Wrap the two networks in a compiled :class:`GAN` with DCGAN's Adam settings and noise seeded by ``seed``.
 
-    Under a ``tf.distribute`` strategy, build the networks and call this inside ``strategy.scope()``.
+    ``gan_loss`` and ``ema_decay``: see :class:`GAN`. Under a ``tf.distribute`` strategy, build the
+    networks and call this inside ``strategy.scope()``.
     """
-    gan = GAN(generator, discriminator, seed)
+    gan = GAN(generator, discriminator, seed, gan_loss, ema_decay)
     gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1),
                 keras.optimizers.Adam(learning_rate, beta_1=beta_1))
     return gan
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """Save a grid of images generated from the same fixed z after every epoch."""
+    """Save a grid of images generated from the same fixed z after every epoch (by the GAN's ``inference_generator``)."""
 
     def __init__(self, folder, n=64, seed=0):
         super().__init__()
@@ -122,14 +171,15 @@ class SampleGrid(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         z = np.random.default_rng(self.seed).standard_normal((self.n, self.model.latent_dim)).astype("float32")
-        images = self.model.generator(z, training=False).numpy()
+        images = self.model.inference_generator(z, training=False).numpy()
         save_fig(image_grid(images, title=f"epoch {epoch + 1}"), f"epoch_{epoch + 1:03d}", self.folder, close=True)
 
 
 class ValidationAUROC(keras.callbacks.Callback):
     """Log two quick validation AUROCs of the GAN after every epoch.
 
-    - ``val_auroc_anogan``: AnoGAN scores (``inverter_kwargs``: a short search) of ``monitor_images``;
+    - ``val_auroc_anogan``: AnoGAN scores (``inverter_kwargs``: a short search) of ``monitor_images``,
+      with the GAN's ``inference_generator``;
     - ``val_auroc_features``: kNN distance in the discriminator's feature space (notebook 04) of all
       ``val_images``, against ``index_size`` training images drawn once (seeded by the inverter's ``seed``).
       Indexing all of them would cost as much time per epoch as the training itself, mostly in the PCA,
@@ -152,7 +202,7 @@ class ValidationAUROC(keras.callbacks.Callback):
             print("Validation does not hold both normal and anomalous images, so no validation AUROC can be "
                   "computed: val_auroc_anogan and val_auroc_features are logged as NaN.")
             return
-        self.inverter = Inverter(self.model.generator, self.model.discriminator, **self.inverter_kwargs)
+        self.inverter = Inverter(self.model.inference_generator, self.model.discriminator, **self.inverter_kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.skip:
@@ -264,10 +314,10 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
 
 
 def export_models(gan, run_dir, epoch):
-    """Load checkpoint ``epoch`` into ``gan`` and save its generator and discriminator as the run's models."""
+    """Load checkpoint ``epoch`` into ``gan``; save its ``inference_generator`` and discriminator as the run's models."""
     gan.load_weights(run_dir / "checkpoints" / f"epoch_{epoch:03d}.keras")
-    for model in (gan.generator, gan.discriminator):
-        with atomic_path(run_dir / f"{model.name}.keras") as tmp:
+    for name, model in (("generator", gan.inference_generator), ("discriminator", gan.discriminator)):
+        with atomic_path(run_dir / f"{name}.keras") as tmp:
             model.save(tmp)
 
 

@@ -57,11 +57,31 @@ def test_list_valued_grids_are_summarised(tmp_path, monkeypatch):
 
 def test_summary_gives_mean_and_std_over_seeds():
     results = pd.DataFrame({"lam": [0.1, 0.1, 0.5, 0.5], "seed": [0, 1, 0, 1], "detector": "AnoGAN",
-                            "auroc": [0.6, 0.8, 0.9, 0.9], "auprc": 0.5, "f1": 0.2})
+                            "auroc": [0.6, 0.8, 0.9, 0.9], "auprc": 0.5, "f1": 0.2,
+                            "val_auroc": [0.5, 0.7, 0.8, 0.8], "gan_val_auroc_features": 0.9})
     table = sweep.mean_std(sweep.summarise(results, ["lam"]))
     assert table.loc[(0.1, "AnoGAN"), "auroc"] == "0.700 ± 0.141"
     assert table.loc[(0.5, "AnoGAN"), "auroc"] == "0.900 ± 0.000"
+    assert table.loc[(0.1, "AnoGAN"), "val_auroc"] == "0.600 ± 0.141"
     assert list(table["runs"]) == [2, 2]
+
+
+def test_results_and_summary_carry_the_validation_aurocs(tmp_path, monkeypatch):
+    def metrics(lam):  # as notebook 05 writes them; the pixel kNN has no validation entry (NaN)
+        return {"detectors": {"anogan": {"auroc": 0.7, "auprc": 0.6, "f1": 0.2}, "pixel_knn": {"auroc": 0.9, "auprc": 0.8, "f1": 0.5}},
+                "validation": {"anogan": {"auroc": 0.6 + lam, "auprc": 0.5}}, "model": {"val_auroc_features": 0.9 - lam}}
+    def fake_run(name, params, runs_dir, echo):
+        from gan_ad.files import write_json
+        return write_json(Path(runs_dir) / name / "metrics.json", metrics(params["lam"])).parent
+    monkeypatch.setattr(sweep, "run_pipeline", fake_run)
+    results = sweep.run_grid("s", {}, {"lam": [0.0, 0.2]}, runs_dir=tmp_path, echo=False)
+    anogan = results[results["detector"] == "anogan"]
+    assert anogan["val_auroc"].tolist() == pytest.approx([0.6, 0.8])
+    assert results[results["detector"] == "pixel_knn"]["val_auroc"].isna().all()
+    assert results.groupby("lam")["gan_val_auroc_features"].first().tolist() == pytest.approx([0.9, 0.7])
+    summary = pd.read_csv(tmp_path / "s" / "summary.csv", header=[0, 1], index_col=[0, 1])
+    assert summary.loc[(0.2, "anogan"), ("val_auroc", "mean")] == pytest.approx(0.8)
+    assert summary.loc[(0.2, "pixel_knn"), ("gan_val_auroc_features", "mean")] == pytest.approx(0.7)
 
 
 def test_tiny_sweep_over_datasets_records_a_failed_run_and_goes_on(tmp_path):

@@ -8,9 +8,9 @@ from gan_ad import data, models, training
 CONFIG = {"latent_dim": 8, "width": 4}
 
 
-def tiny_gan(seed=0):
+def tiny_gan(seed=0, spectral_norm=False, **settings):
     models.seed_everything(seed)
-    return training.make_gan(models.build_generator(8, 4), models.build_discriminator(4))
+    return training.make_gan(models.build_generator(8, 4), models.build_discriminator(4, spectral_norm), **settings)
 
 
 def tiny_data(n=64):
@@ -169,3 +169,68 @@ def test_choose_epoch_by_validation_or_the_last():
     assert epoch == 3 and "no anomalies" in why
     with pytest.raises(ValueError, match="select_epoch"):
         choose_epoch(history, "best")
+
+
+# GAN stabilisers (#11): hinge loss, spectral normalisation, a moving average of the generator.
+
+def test_losses_on_known_logits():
+    real, fake = np.array([[2.0], [0.5], [-1.0]], "float32"), np.array([[-2.0], [0.0], [1.5]], "float32")
+    hinge = tiny_gan(gan_loss="hinge")
+    assert float(hinge.d_loss(real, fake)) == pytest.approx((0 + 0.5 + 2) / 3 + (0 + 1 + 2.5) / 3)  # margins of 1
+    assert float(hinge.g_loss(fake)) == pytest.approx(-(-2 + 0 + 1.5) / 3)
+    bce = tiny_gan()
+    assert float(bce.d_loss(real, fake)) == pytest.approx(np.mean(np.logaddexp(0, -real)) + np.mean(np.logaddexp(0, fake)), rel=1e-5)
+    assert float(bce.g_loss(fake)) == pytest.approx(np.mean(np.logaddexp(0, -fake)), rel=1e-5)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"gan_loss": "wgan"}, "gan_loss must be one of 'bce', 'hinge', not 'wgan'"),
+    ({"ema_decay": 1.5}, "ema_decay must be 0 .* between 0 and 1 .*, not 1.5"),
+    ({"ema_decay": 1}, "ema_decay must be"),
+    ({"ema_decay": -0.1}, "ema_decay must be"),
+    ({"ema_decay": "0.9"}, "ema_decay must be"),
+    ({"ema_decay": True}, "ema_decay must be"),
+])
+def test_invalid_gan_settings_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_gan(**settings)
+
+
+def test_one_train_step_moves_the_moving_average_by_the_formula():
+    gan = tiny_gan(ema_decay=0.9)
+    before = [w.numpy() for w in gan.generator.weights]
+    for average, weight in zip(gan.ema_generator.weights, before):
+        np.testing.assert_array_equal(average.numpy(), weight)  # the average starts at the initial weights
+    gan.train_step(tiny_data(32))
+    after = [w.numpy() for w in gan.generator.weights]
+    averages = [w.numpy() for w in gan.ema_generator.weights]
+    for average, w0, w1 in zip(averages, before, after):  # BatchNorm statistics included
+        np.testing.assert_allclose(average, 0.9 * w0 + 0.1 * w1, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(averages[0], after[0])  # the first Dense kernel: the average lags the trained weights
+    assert gan.inference_generator is gan.ema_generator and tiny_gan().inference_generator.name == "generator"
+
+
+def test_checkpoints_keep_the_moving_average_and_export_it(tmp_path):
+    trained, _ = fit(tmp_path, 1, gan=tiny_gan(ema_decay=0.9))
+    resumed, _ = fit(tmp_path, 1, gan=tiny_gan(seed=5, ema_decay=0.9))  # nothing to train: loads epoch 1
+    for a, b in zip(trained.ema_generator.weights, resumed.ema_generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    training.export_models(resumed, tmp_path, 1)
+    generator, _ = training.load_models(tmp_path)
+    z = np.random.default_rng(0).standard_normal((4, 8)).astype("float32")
+    np.testing.assert_array_equal(generator(z).numpy(), trained.ema_generator(z, training=False).numpy())
+    assert not np.allclose(generator(z).numpy(), trained.generator(z, training=False).numpy())
+
+
+@pytest.mark.parametrize("gan_loss, spectral_norm, ema_decay", [
+    ("hinge", False, 0.0), ("bce", True, 0.0), ("bce", False, 0.999), ("hinge", True, 0.9)])
+def test_each_stabiliser_trains_with_fit(tmp_path, gan_loss, spectral_norm, ema_decay):
+    gan = tiny_gan(spectral_norm=spectral_norm, gan_loss=gan_loss, ema_decay=ema_decay)
+    x = np.random.default_rng(1).uniform(-1, 1, (256, 28, 28, 1)).astype("float32")
+    monitor = training.ValidationAUROC(x[:64], x[:16], np.r_[np.zeros(8), np.ones(8)], np.arange(4, 12), steps=2)
+    history = training.fit_gan(gan, data.train_dataset(x, 32), tmp_path, 1, CONFIG, monitor, verbose=0)
+    assert int(gan.g_optimizer.iterations) == 8 and np.isfinite(history[["d_loss", "g_loss"]].to_numpy()).all()
+    assert monitor.inverter.generator is gan.inference_generator and (tmp_path / "samples" / "epoch_001.png").exists()
+    restored = keras.models.load_model(tmp_path / "checkpoints" / "epoch_001.keras")
+    assert (restored.gan_loss, restored.ema_decay) == (gan_loss, ema_decay)
+    np.testing.assert_array_equal(restored.discriminator(x[:4]).numpy(), gan.discriminator(x[:4]).numpy())
