@@ -19,15 +19,14 @@ import numpy as np
 import pandas as pd
 
 from .detectors import NOTEBOOKS, check_run
-from .files import atomic_path, write_json
+from .files import Run, atomic_path, write_json
 
 
 def _measure(key, run_dir, options):
     """In a fresh process: load detector ``key`` of the run and score its test images; time it."""
-    from . import data, detectors
-
-    detector = detectors.load_from_run(run_dir, key)
-    x_test, _, _ = data.load_split(run_dir, "test")
+    run = Run(run_dir)
+    detector = run.detector(key)
+    x_test, _, _ = run.split("test")
     idx = options["subset"] if key == "anogan" else np.arange(len(x_test))
     if key == "anogan":
         detector.set_params(steps=options["anogan_steps"])
@@ -59,13 +58,11 @@ def run_bench(run_dir, anogan_steps=500, anogan_images=500, echo=True):
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from .data import load_split
-
     run_dir = Path(run_dir).resolve()
     if anogan_steps < 1 or anogan_images < 2:
         raise ValueError("Need anogan_steps >= 1 and anogan_images >= 2.")
     check_run(run_dir)  # at once, not after AnoGAN's quarter of an hour
-    _, _, is_anomaly = load_split(run_dir, "test")
+    _, _, is_anomaly = Run(run_dir).split("test")
     n_test = len(is_anomaly)
     options = {"anogan_steps": anogan_steps, "subset": subset(is_anomaly, min(anogan_images, n_test))}
     rows = {}

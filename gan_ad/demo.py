@@ -6,7 +6,6 @@ made: otherwise every drawing looks anomalous.
 """
 import io
 import time
-from pathlib import Path
 
 import anywidget
 import ipywidgets as widgets
@@ -16,9 +15,8 @@ import traitlets
 from PIL import Image, UnidentifiedImageError
 
 from .baselines import KNNDistance
-from .data import load_split
-from .detectors import DetectorError, best_on_validation, load_run_detectors
-from .files import MissingStepError, read_json
+from .detectors import DetectorError, best_on_validation
+from .files import MissingStepError, Run
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 INK = 0.1  # a pixel darker than this (on a 0..1 ink scale) counts as background
@@ -182,9 +180,10 @@ class Demo:
     """
 
     def __init__(self, run_dir):
-        self.run_dir = Path(run_dir)
+        self.run = Run(run_dir)
+        self.run_dir = self.run.dir
         try:
-            self.detectors = load_run_detectors(self.run_dir)
+            self.detectors = self.run.detectors()
         except (DetectorError, MissingStepError) as err:
             self.ui = widgets.HTML(f"<div class='gan-ad-message'>{self._no_model(err)}</div>")
             return
@@ -196,7 +195,7 @@ class Demo:
         score_button = widgets.Button(description="Score", button_style="primary", tooltip="score the drawing again")
         clear_button = widgets.Button(description="Clear")
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload image")
-        split = read_json(self.run_dir / "split.json")
+        split = self.run.settings("split.json")
         classes = split.get("classes") or [str(i) for i in range(10)]  # named classes of your own data (notebook 01)
         self.digit = widgets.Dropdown(options=[(name, i) for i, name in enumerate(classes)], description="Test class",
                                       layout=widgets.Layout(width="190px"))
@@ -316,7 +315,7 @@ class Demo:
     def pick(self):
         """Score a random test image of the chosen class."""
         if self.test_digits is None:
-            x, digits, _ = load_split(self.run_dir, "test")
+            x, digits, _ = self.run.split("test")
             self.test_digits = ((x[..., 0] + 1) / 2, digits)
         images, digits = self.test_digits
         choices = np.flatnonzero(digits == self.digit.value)

@@ -149,16 +149,12 @@ class EncoderMemory(Detector):
     normal codes make a normal digit, far from it; a normal digit's make one close to it.
     """
 
-    key, kind = "encoder_memory", GAN
+    key, kind, label = "encoder_memory", GAN, "Encoder + memory of normals"
 
     def __init__(self, encoder, generator, discriminator, k=10, batch_size=500):
         super().__init__(k=k, batch_size=batch_size)
         self.encoder, self.generator, self.discriminator = encoder, generator, discriminator
         self.features = feature_extractor(discriminator)
-
-    @property
-    def label(self):
-        return f"Encoder + memory of normals (k={self.settings['k']})"
 
     def _fit(self, images):
         self._index(encode(self.encoder, check_images(images), self.settings["batch_size"]))

@@ -1,8 +1,9 @@
-"""Files of a run: atomic writes, JSON, and the check that an earlier notebook ran.
+"""Files of a run: the run folder's contract (:data:`ARTEFACTS`, :class:`Run`), atomic writes, JSON.
 
 Every artefact a notebook saves goes through :func:`atomic_path`, so an interrupted run
 never leaves a half-written file behind: the data is written under a temporary name in the
-same folder and renamed into place only once it is complete.
+same folder and renamed into place only once it is complete. Every reader of a run (the
+notebooks, the benchmark, the demo, the sweep) goes through :class:`Run`.
 """
 import json
 import os
@@ -78,6 +79,7 @@ ARTEFACTS = {
     "detectors/encoder_memory": "04_encoder", "detectors/feature_knn": "04_encoder",
     "detectors/pca": "05_evaluation", "detectors/pixel_knn": "05_evaluation", "detectors/autoencoder": "05_evaluation",
     "test_scores.npz": "05_evaluation", "metrics.json": "05_evaluation",
+    "parameters.json": "01_data_prep",  # each notebook adds its own parameters (Run.save_parameters)
 }
 
 
@@ -114,3 +116,74 @@ def atomic_dir(path):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+class Run:
+    """A run folder, read through its contract: what the notebooks left in it, and how to read each thing.
+
+    ``Run("runs/default").split("val")`` gives the validation images, digits and labels;
+    ``models()`` the generator and discriminator; ``encoder()``; ``detector("anogan")`` and
+    ``detectors()`` the fitted detectors; ``settings("model.json")`` a notebook's record of what
+    it did; ``parameters()`` the parameters each notebook ran with, under their names in its
+    ``parameters`` cell. What is missing is refused with a sentence naming the notebook that writes it.
+    """
+
+    def __init__(self, run_dir):
+        self.dir = Path(run_dir).resolve()
+
+    def __repr__(self):
+        return f"Run({str(self.dir)!r})"
+
+    def path(self, name):
+        """The path of artefact ``name`` (a key of :data:`ARTEFACTS`), which must exist."""
+        return require(self.dir, name)
+
+    def settings(self, name):
+        """The content of a JSON artefact: ``split.json``, ``model.json``, ``train_config.json``, ``metrics.json``."""
+        return read_json(self.path(name))
+
+    def split(self, part):
+        """``(images, digits, is_anomaly)`` of ``train``, ``val`` or ``test`` (:func:`gan_ad.data.load_split`)."""
+        from .data import load_split
+
+        return load_split(self.dir, part)
+
+    def models(self):
+        """The ``(generator, discriminator)`` of the epoch notebook 02 kept."""
+        from .training import load_models
+
+        return load_models(self.dir)
+
+    def encoder(self):
+        """The encoder notebook 04 trained."""
+        from .encoder import load_encoder
+
+        return load_encoder(self.dir)
+
+    def detector(self, key):
+        """The fitted, calibrated detector ``key`` (:func:`gan_ad.detectors.load_from_run`)."""
+        from .detectors import load_from_run
+
+        return load_from_run(self.dir, key)
+
+    def detectors(self, keys=None):
+        """Map key -> fitted detector for ``keys`` (default: all), in the order of the tables."""
+        from .detectors import load_run_detectors
+
+        return load_run_detectors(self.dir, keys)
+
+    def parameters(self):
+        """Map notebook -> the parameters it ran with (``parameters.json``)."""
+        return self.settings("parameters.json")
+
+    def save_parameters(self, notebook, namespace):
+        """Record the parameters of ``notebook`` (the names its ``parameters`` cell declares, their values in
+        ``namespace``, e.g. ``globals()``) in ``parameters.json``. The records of later notebooks are dropped:
+        what they made belongs to the run before this one."""
+        from .runner import PIPELINE, notebook_parameters
+
+        path = self.dir / "parameters.json"
+        earlier = PIPELINE[:PIPELINE.index(notebook)]
+        recorded = {nb: p for nb, p in (read_json(path) if path.exists() else {}).items() if nb in earlier}
+        recorded[notebook] = {name: namespace[name] for name in notebook_parameters(notebook) if name != "run_dir"}
+        write_json(path, recorded)

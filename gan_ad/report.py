@@ -41,21 +41,28 @@ def per_digit(metrics):
     return _rows(["class", *labels.values()], [[str(digit), *(f"{v:.3f}" for v in row)] for digit, row in table.iterrows()])
 
 
-def reference(summary_csv):
-    """Mean ± std over seeds of each detector's test AUROC, AUPRC and F1 (``make reference``'s summary.csv)."""
+def reference(summary_csv, metrics):
+    """Mean ± std over seeds of each detector's test AUROC, AUPRC and F1 (a ``--seeds`` run's summary.csv).
+
+    Rows follow the tables' order of detectors, named by the labels and kinds of ``metrics``.
+    """
     table = pd.read_csv(summary_csv, header=[0, 1], index_col=0)
     rows = []
-    for detector, r in table.iterrows():
-        rows.append([detector] + [f"{r[(m, 'mean')]:.3f} ± {0 if pd.isna(r[(m, 'std')]) else r[(m, 'std')]:.3f}"
-                                  for m in ("auroc", "auprc", "f1")] + [str(int(r[("auroc", "count")]))])
-    return _rows(["detector", "test AUROC", "AUPRC", "F1 at the validation threshold", "seeds"], rows)
+    for key in [k for k in NOTEBOOKS if k in table.index]:
+        r = table.loc[key]
+        rows.append([metrics["detectors"][key]["label"], metrics["detectors"][key]["kind"]]
+                    + [f"{r[(m, 'mean')]:.3f} ± {0 if pd.isna(r[(m, 'std')]) else r[(m, 'std')]:.3f}" for m in ("auroc", "auprc", "f1")]
+                    + [str(int(r[("auroc", "count")]))])
+    return _rows(["detector", "kind", "test AUROC", "AUPRC", "F1 at the validation threshold", "seeds"], rows)
 
 
 def tables(figures=FIGURES):
     """Map table name -> Markdown, from the files in ``figures``."""
     metrics = read_json(figures / "metrics.json")
     return {"default-run": default_run(metrics), "per-digit": per_digit(metrics),
-            "reference": reference(figures / "reference_summary.csv"), "bench": (figures / "bench.md").read_text()}
+            "reference": reference(figures / "reference_summary.csv", metrics),
+            "fashion-reference": reference(figures / "fashion_summary.csv", metrics),
+            "bench": (figures / "bench.md").read_text()}
 
 
 def render(text, generated):

@@ -91,7 +91,7 @@ def test_memory_generates_from_the_mean_of_the_nearest_normal_codes():
     nearest = np.argsort(((encoder.encode(e, query)[:, None] - codes[None]) ** 2).sum(axis=2), axis=1)[:, :4]
     explained = memory.explain(query)
     np.testing.assert_allclose(explained.reconstructions, g(codes[nearest].mean(axis=1), training=False).numpy(), atol=1e-5)
-    assert memory.label == "Encoder + memory of normals (k=4)" and memory.threshold is None
+    assert memory.settings["k"] == 4 and memory.threshold is None
     features = models.feature_extractor(d)(np.concatenate([query, explained.reconstructions]), training=False).numpy()
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
     np.testing.assert_allclose(explained.scores, np.linalg.norm(unit[:3] - unit[3:], axis=1), rtol=1e-4)

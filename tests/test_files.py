@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from gan_ad import files
@@ -54,3 +56,39 @@ def test_project_root_is_the_checkout_then_the_working_directory(tmp_path):
     assert files.project_root(installed, environ={}, cwd=tmp_path / "content") == tmp_path / "content"
     assert files.project_root(checkout / "gan_ad", environ={"GAN_AD_HOME": str(tmp_path / "home")}) == tmp_path / "home"
     assert (files.NOTEBOOK_DIR / "01_data_prep.ipynb").exists()
+
+
+def test_run_reads_artefacts_and_says_which_notebook_is_missing(tmp_path):
+    run = files.Run(tmp_path)
+    files.write_json(tmp_path / "model.json", {"epoch": 3})
+    assert run.dir == tmp_path.resolve() and run.settings("model.json") == {"epoch": 3}
+    with pytest.raises(files.MissingStepError, match=r"notebooks/04_encoder\.ipynb"):
+        run.encoder()
+    with pytest.raises(files.MissingStepError, match=r"notebooks/01_data_prep\.ipynb"):
+        run.split("val")
+
+
+def test_save_parameters_keeps_earlier_notebooks_and_drops_later_ones(tmp_path):
+    run = files.Run(tmp_path)
+    namespace = {"run_dir": str(tmp_path), "seed": 3, "steps": 7, "z_learning_rate": 0.5, "lam": 0.2,
+                 "inversion_batch_size": 8, "false_alarm_rate": 0.1, "unrelated": 1}
+    files.write_json(tmp_path / "parameters.json", {"01_data_prep": {"seed": 0}, "04_encoder": {"seed": 1}})
+    run.save_parameters("03_latent_inversion", namespace)
+    recorded = run.parameters()
+    assert list(recorded) == ["01_data_prep", "03_latent_inversion"]  # notebook 04's record belonged to the run before
+    assert recorded["03_latent_inversion"] == {k: v for k, v in namespace.items() if k not in ("run_dir", "unrelated")}
+
+
+def test_a_run_records_every_notebooks_parameters_under_the_names_given(tiny_run):
+    import yaml
+
+    from gan_ad.runner import PIPELINE, notebook_parameters
+
+    recorded = files.Run(tiny_run).parameters()
+    assert list(recorded) == list(PIPELINE)
+    for notebook in PIPELINE:
+        assert set(recorded[notebook]) == set(notebook_parameters(notebook)) - {"run_dir"}
+    tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
+    given = {name: value for params in recorded.values() for name, value in params.items()}
+    assert {name: given[name] for name in tiny} == tiny  # e.g. notebook 03's z_learning_rate, not the detector's learning_rate
+    assert files.read_json(tiny_run / "metrics.json")["parameters"] == recorded
