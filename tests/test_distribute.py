@@ -8,6 +8,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from gan_ad import models, training
 
@@ -33,8 +34,17 @@ mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with mirrored.scope():
     gan = training.make_gan(models.build_generator(8, 4), models.build_discriminator(4))
 z = mirrored.experimental_local_results(mirrored.run(tf.function(lambda: gan.noise(3))))
+
+with mirrored.scope():  # the stabilisers: a fit, and the hinge losses of two half batches adding up to the whole's
+    hinge = training.make_gan(models.build_generator(8, 4), models.build_discriminator(4, True), gan_loss="hinge", ema_decay=0.9)
+hinge.fit(tf.data.Dataset.from_tensor_slices(np.zeros((64, 28, 28, 1), "float32")).batch(32), epochs=1, verbose=0)
+real, fake = np.array([[2.0], [0.5], [-1.0], [0.0]], "float32"), np.array([[-2.0], [0.0], [1.5], [3.0]], "float32")
+halves = lambda a: mirrored.experimental_distribute_values_from_function(lambda ctx: a[2 * ctx.replica_id_in_sync_group:][:2])
+hinge_losses = [float(mirrored.reduce("SUM", mirrored.run(hinge.d_loss, args=(halves(real), halves(fake))), axis=None)),
+                float(mirrored.reduce("SUM", mirrored.run(hinge.g_loss, args=(halves(fake),)), axis=None))]
 print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "z": [t.numpy().tolist() for t in z],
-                  "mirrored": encoder_step(mirrored), "default": encoder_step(tf.distribute.get_strategy())}))
+                  "mirrored": encoder_step(mirrored), "default": encoder_step(tf.distribute.get_strategy()),
+                  "hinge": hinge_losses, "hinge_steps": int(hinge.g_optimizer.iterations.numpy())}))
 """
 
 
@@ -47,6 +57,9 @@ def test_two_replicas_draw_their_own_noise_and_train_like_one():
     assert z0.shape == z1.shape == (3, 8) and not np.allclose(z0, z1)
     for a, b in zip(result["mirrored"], result["default"]):  # the gradient of the global batch's mean, either way
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # hinge losses of the batch [2, 0.5, -1, 0] real and [-2, 0, 1.5, 3] fake, summed over the two replicas
+    assert result["hinge"] == [pytest.approx((0 + 0.5 + 2 + 1) / 4 + (0 + 1 + 2.5 + 4) / 4), pytest.approx(-2.5 / 4)]
+    assert result["hinge_steps"] == 2  # spectral norm and the moving average train under two replicas
 
 
 def test_one_replica_draws_the_noise_keras_random_would():

@@ -1,12 +1,18 @@
 """The committed notebooks: clean, well-formed, and each refuses to run before its predecessor."""
 import ast
 
+from pathlib import Path
+
+import keras
 import nbformat
+import numpy as np
 import papermill as pm
 import pytest
+import yaml
 
-from gan_ad.files import NOTEBOOK_DIR
-from gan_ad.runner import PIPELINE
+from gan_ad import training
+from gan_ad.files import NOTEBOOK_DIR, read_json
+from gan_ad.runner import PIPELINE, run_pipeline
 
 NOTEBOOKS = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb"))
 
@@ -51,3 +57,24 @@ def test_out_of_order_run_says_which_notebook_first(tmp_path, name, first):
                             parameters={"run_dir": str(tmp_path)}, kernel_name="python3",
                             cwd=str(NOTEBOOK_DIR), progress_bar=False)
     assert f"Run notebooks/{first}.ipynb first" in err.value.evalue
+
+
+def test_notebook_02_with_the_stabilisers_and_with_a_bad_one(tmp_path):
+    """Hinge loss, spectral normalisation and a moving-average generator through notebooks 01-02 at tiny size
+    (tests/tiny.yaml, like the student versions, keeps the plain DCGAN); then a bad value, refused before training."""
+    settings = {"gan_loss": "hinge", "spectral_norm": True, "ema_decay": 0.9}
+    tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
+    run_dir = run_pipeline("stab", {**tiny, **settings}, runs_dir=tmp_path, echo=False, notebooks=PIPELINE[:2])
+    model = read_json(run_dir / "model.json")
+    for saved in (model, read_json(run_dir / "train_config.json")):
+        assert {k: saved[k] for k in settings} == settings
+    generator, discriminator = training.load_models(run_dir)
+    kept = keras.models.load_model(run_dir / "checkpoints" / f"epoch_{model['epoch']:03d}.keras")
+    z = np.random.default_rng(0).standard_normal((4, generator.input_shape[-1])).astype("float32")
+    np.testing.assert_array_equal(generator(z).numpy(), kept.ema_generator(z, training=False).numpy())  # the average
+    assert any(isinstance(layer, keras.layers.SpectralNormalization) for layer in discriminator.layers)
+    checkpoints = {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").iterdir()}
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        run_pipeline("stab", {"gan_loss": "wgan"}, runs_dir=tmp_path, echo=False, notebooks=("02_train_gan",))
+    assert err.value.ename == "ValueError" and "gan_loss must be one of 'bce', 'hinge', not 'wgan'" in err.value.evalue
+    assert {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").iterdir()} == checkpoints
