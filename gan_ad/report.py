@@ -42,7 +42,7 @@ def per_digit(metrics):
 
 
 def reference(summary_csv, metrics):
-    """Mean ± std over seeds of each detector's test AUROC, AUPRC and F1 (a ``--seeds`` run's summary.csv).
+    """Mean ± std over seeds of each detector's test AUROC, AUPRC and F1 (a ``--seeds`` run's summary.csv; one seed: no std).
 
     Rows follow the tables' order of detectors, named by the labels and kinds of ``metrics``.
     """
@@ -51,7 +51,7 @@ def reference(summary_csv, metrics):
     for key in [k for k in NOTEBOOKS if k in table.index]:
         r = table.loc[key]
         rows.append([metrics["detectors"][key]["label"], metrics["detectors"][key]["kind"]]
-                    + [f"{r[(m, 'mean')]:.3f} ± {0 if pd.isna(r[(m, 'std')]) else r[(m, 'std')]:.3f}" for m in ("auroc", "auprc", "f1")]
+                    + [f"{r[(m, 'mean')]:.3f}" + ("" if pd.isna(r[(m, 'std')]) else f" ± {r[(m, 'std')]:.3f}") for m in ("auroc", "auprc", "f1")]
                     + [str(int(r[("auroc", "count")]))])
     return _rows(["detector", "kind", "test AUROC", "AUPRC", "F1 at the validation threshold", "seeds"], rows)
 
@@ -59,10 +59,11 @@ def reference(summary_csv, metrics):
 def tables(figures=FIGURES):
     """Map table name -> Markdown, from the files in ``figures``."""
     metrics = read_json(figures / "metrics.json")
-    return {"default-run": default_run(metrics), "per-digit": per_digit(metrics),
-            "reference": reference(figures / "reference_summary.csv", metrics),
-            "fashion-reference": reference(figures / "fashion_summary.csv", metrics),
-            "bench": (figures / "bench.md").read_text()}
+    generated = {"default-run": default_run(metrics), "per-digit": per_digit(metrics),
+                 "reference": reference(figures / "reference_summary.csv", metrics), "bench": (figures / "bench.md").read_text()}
+    if (figures / "fashion_summary.csv").exists():  # make fashion
+        generated["fashion-reference"] = reference(figures / "fashion_summary.csv", metrics)
+    return generated
 
 
 def render(text, generated):

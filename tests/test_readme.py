@@ -15,3 +15,14 @@ def test_render_fills_only_the_marked_blocks():
     assert report.render(text, {"a": "| new |\n"}) == "intro\n<!-- generated: a -->\n| new |\n<!-- end: a -->\nrest\n"
     with pytest.raises(KeyError, match="'a'"):
         report.render(text, {"b": ""})
+
+
+def test_reference_table_has_labels_in_table_order_and_no_std_for_one_seed(tmp_path):
+    summary = tmp_path / "summary.csv"
+    summary.write_text(",auroc,auroc,auroc,auprc,auprc,auprc,f1,f1,f1\n,mean,std,count,mean,std,count,mean,std,count\n"
+                       "detector,,,,,,,,,\npca,0.5,,1,0.4,,1,0.3,,1\nanogan,0.7,0.01,1,0.6,,1,0.2,,1\n")
+    metrics = {"detectors": {"anogan": {"label": "AnoGAN (5 steps)", "kind": "GAN score"},
+                             "pca": {"label": "PCA reconstruction", "kind": "baseline"}}}
+    lines = report.reference(summary, metrics).splitlines()
+    assert lines[2] == "| AnoGAN (5 steps) | GAN score | 0.700 ± 0.010 | 0.600 | 0.200 | 1 |"
+    assert lines[3] == "| PCA reconstruction | baseline | 0.500 | 0.400 | 0.300 | 1 |"
