@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan_ad.detectors import NOTEBOOKS
 from gan_ad.files import NOTEBOOK_DIR, RUNS_DIR
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,8 +71,8 @@ def voila(tmp_path_factory, request):
         log.close()
 
 
-DETECTOR_LABELS = ("AnoGAN", "Encoder (f-AnoGAN)", "Encoder +", "Discriminator-feature kNN", "PCA reconstruction",
-                   "kNN distance in pixels", "Convolutional autoencoder")
+DETECTOR_LABELS = ("AnoGAN", "Encoder (f-AnoGAN)", "Encoder +", "Encoder + memory of normals", "Discriminator-feature kNN",
+                   "PCA reconstruction", "kNN distance in pixels", "Convolutional autoencoder")
 # records, in the page, when the verdict of the next score appears (the pad records when the stroke ended)
 WATCH_VERDICT = """() => {
   window.ganAdVerdictAt = null;
@@ -113,7 +114,7 @@ def test_draw_switch_pick_clear_and_upload_in_chromium(voila, tmp_path):
         verdict = page.locator(".gan-ad-verdict")
         chooser = page.locator("select").last
         options = [o.replace("\xa0", " ") for o in chooser.locator("option").all_inner_texts()]  # ipywidgets keeps spaces as nbsp
-        assert all(any(label in o for o in options) for label in DETECTOR_LABELS) and len(options) == 7, options
+        assert all(any(label in o for o in options) for label in DETECTOR_LABELS) and len(options) == len(NOTEBOOKS), options
         assert sum("(best on validation)" in o for o in options) == 1
 
         page.get_by_role("button", name="Score").click()  # nothing drawn yet
@@ -129,7 +130,7 @@ def test_draw_switch_pick_clear_and_upload_in_chromium(voila, tmp_path):
         best = chooser.evaluate("select => select.selectedIndex")
         judged_by = result.inner_text()
         rows = page.locator(".gan-ad-table tr")
-        expect(rows).to_have_count(8)  # a header and every detector
+        expect(rows).to_have_count(1 + len(NOTEBOOKS))  # a header and every detector
         for label in DETECTOR_LABELS:
             expect(page.locator(".gan-ad-table")).to_contain_text(label)
         page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
