@@ -181,7 +181,7 @@ def test_screenshot_shows_a_seven_or_nine_judged(voila):
             expect(verdict).to_have_count(0)
         if os.environ.get("GAN_AD_DEMO_RUN"):  # a trained model, not the tiny one of the tests
             assert flagged, "the default detector flagged none of 20 test 9s"
-        expect(page.locator(".gan-ad-result")).to_contain_text("detectors took")  # the table is complete
+        expect(page.locator(".gan-ad-result")).to_contain_text("detectors took", timeout=30_000)  # the table is complete
         page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.locator(".gan-ad-demo").screenshot(path=str(SCREENSHOT))
