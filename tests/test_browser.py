@@ -171,14 +171,15 @@ def test_screenshot_shows_a_seven_or_nine_judged(voila):
         page.locator("select").first.select_option("9")
         verdict = page.locator(".gan-ad-verdict")
         flagged = False
-        for _ in range(20):  # picks are random: the first flagged 9 makes the picture
+        for attempt in range(20):  # picks are random: the first flagged 9 makes the picture, else the last pick
+            if attempt:
+                page.get_by_role("button", name="Clear").click()
+                expect(verdict).to_have_count(0)
             page.get_by_role("button", name="Pick a test digit").click()
             expect(verdict).to_have_count(1, timeout=30_000)
             if verdict.inner_text() == "ANOMALOUS":
                 flagged = True
                 break
-            page.get_by_role("button", name="Clear").click()
-            expect(verdict).to_have_count(0)
         if os.environ.get("GAN_AD_DEMO_RUN"):  # a trained model, not the tiny one of the tests
             assert flagged, "the default detector flagged none of 20 test 9s"
         expect(page.locator(".gan-ad-result")).to_contain_text("detectors took", timeout=30_000)  # the table is complete
