@@ -172,6 +172,19 @@ class Run:
 
         return load_run_detectors(self.dir, keys)
 
+    def metrics(self):
+        """Notebook 05's test and validation metrics (``metrics.json``); it is written last, so it marks a finished run."""
+        return self.settings("metrics.json")
+
+    def forget_metrics(self):
+        """Remove ``metrics.json``, so that the run counts as unfinished until notebook 05 writes it again."""
+        (self.dir / "metrics.json").unlink(missing_ok=True)
+
+    def save_metrics(self, metrics):
+        """Write ``metrics`` as this run's ``metrics.json`` (notebook 05; a sweep's copy of what a remote worker computed)
+        and return its path."""
+        return write_json(self.dir / "metrics.json", metrics)
+
     def parameters(self):
         """Map notebook -> the parameters it ran with (``parameters.json``)."""
         return self.settings("parameters.json")

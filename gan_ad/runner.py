@@ -15,7 +15,7 @@ import yaml
 
 from .data import DATASETS
 from .detectors import NOTEBOOKS
-from .files import NOTEBOOK_DIR, RUNS_DIR, read_json
+from .files import NOTEBOOK_DIR, RUNS_DIR, Run
 
 # The kernel's own log (a warning about TCP on loopback at start, "KeyboardInterrupt caught in kernel" when
 # papermill stops it) is about the kernel, not the notebook; kept off the terminal of `make run`.
@@ -109,7 +109,7 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
 
 def summary(run_dir):
     """One line with the test AUROC of every detector of a finished run, read from its ``metrics.json``."""
-    results = read_json(Path(run_dir) / "metrics.json")
+    results = Run(run_dir).metrics()
     rows = [results["detectors"][key] for key in NOTEBOOKS if key in results["detectors"]]
     best = results["detectors"][results["best_on_validation"]]["label"]
     return (f"Test AUROC on {rows[0]['n_images']} images: " + ", ".join(f"{r['label']} {r['auroc']:.3f}" for r in rows)

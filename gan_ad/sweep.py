@@ -44,7 +44,7 @@ import papermill as pm
 import yaml
 from tqdm import tqdm
 
-from .files import PROJECT_ROOT, RUNS_DIR, atomic_path, read_json, write_json
+from .files import PROJECT_ROOT, RUNS_DIR, MissingStepError, Run, atomic_path, read_json, write_json
 from .plots import save_fig
 from .runner import ParameterError, check_parameters, pipeline_parameters, run_pipeline
 
@@ -216,10 +216,10 @@ def run_point(name, params, sweep_dir, echo=False, threads=None):
     sweep_dir = Path(PROJECT_ROOT, sweep_dir)
     run_dir = sweep_dir / name
     try:
-        (run_dir / "metrics.json").unlink(missing_ok=True)  # written last by notebook 05: it marks a finished run
+        Run(run_dir).forget_metrics()
         write_json(run_dir / PARAMETERS_FILE, params)
         run_pipeline(name, params, runs_dir=sweep_dir, echo=echo)
-        metrics = read_json(run_dir / "metrics.json")
+        metrics = Run(run_dir).metrics()
     except Exception as err:  # record and go on: one bad point must not lose the others
         return {"status": "failed", "error": describe(err), "seconds": time.perf_counter() - start, "metrics": None}
     return {"status": "ok", "error": "", "seconds": time.perf_counter() - start, "metrics": metrics}
@@ -236,9 +236,9 @@ def finished(run_dir, params):
     """The metrics of a run that finished with ``params``; None if it never ran, failed, was cut off or had others."""
     try:
         same = read_json(Path(run_dir) / PARAMETERS_FILE) == json.loads(json.dumps(params))
-        metrics = read_json(Path(run_dir) / "metrics.json")
+        metrics = Run(run_dir).metrics()
         complete = metrics["detectors"] and all(set(METRICS) <= set(m) for m in metrics["detectors"].values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, MissingStepError):
         return None
     return metrics if same and complete else None
 
@@ -247,7 +247,7 @@ def keep_metrics(run_dir, params, metrics):
     """Save a run's metrics in this machine's sweep folder when its worker wrote them elsewhere (no shared disk)."""
     if finished(run_dir, params) is None:
         write_json(Path(run_dir) / PARAMETERS_FILE, params)
-        write_json(Path(run_dir) / "metrics.json", metrics)
+        Run(run_dir).save_metrics(metrics)
 
 
 def result_rows(point, outcome):
@@ -435,7 +435,7 @@ def future_outcome(future):
 
 def detector_metrics(run):
     """Map detector name -> its test metrics (AUROC, AUPRC, F1), from a run folder's ``metrics.json`` or its content."""
-    metrics = run if isinstance(run, dict) else read_json(Path(run) / "metrics.json")
+    metrics = run if isinstance(run, dict) else Run(run).metrics()
     return {name: {k: m[k] for k in METRICS} for name, m in metrics["detectors"].items()}
 
 
