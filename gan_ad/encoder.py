@@ -161,22 +161,28 @@ class EncoderMemory(Detector):
 
     def _index(self, codes):
         self.codes = codes.astype("float32")
-        self.knn = NearestNeighbors(n_neighbors=self.settings["k"]).fit(self.codes)
-
-    def set_params(self, **changes):
-        super().set_params(**changes)
-        if hasattr(self, "codes"):  # a new k: the same memory, indexed again
-            self._index(self.codes)
-        return self
+        self.knn = NearestNeighbors().fit(self.codes)  # any k: kneighbors is asked for the number it needs
 
     def explain(self, images):
         """Scores, G(z) from the memory's codes, and the residuals |x - G(z)|."""
         x = check_images(images)
-        batch = self.settings["batch_size"]
-        nearest = self.knn.kneighbors(encode(self.encoder, x, batch), return_distance=False)
-        generated = predict_batches(self.generator, self.codes[nearest].mean(axis=1), batch)
-        scores = np.linalg.norm(feature_vectors(self.features, x, batch) - feature_vectors(self.features, generated, batch), axis=1)
+        (scores, generated), = self.draw_and_score(x, [self.settings["k"]]).values()
         return Explanation(scores, generated, np.abs(x - generated))
+
+    def draw_and_score(self, images, ks):
+        """Map k -> (scores, G(z)) with z the mean of the k nearest normal codes, for each k of ``ks``.
+
+        The images are encoded, and their features computed, once for all k: notebook 04 chooses k
+        on validation with it.
+        """
+        x, batch = check_images(images), self.settings["batch_size"]
+        nearest = self.knn.kneighbors(encode(self.encoder, x, batch), n_neighbors=max(ks), return_distance=False)
+        features = feature_vectors(self.features, x, batch)
+        out = {}
+        for k in ks:  # neighbours come nearest first: the k nearest are the first k columns
+            generated = predict_batches(self.generator, self.codes[nearest[:, :k]].mean(axis=1), batch)
+            out[k] = np.linalg.norm(features - feature_vectors(self.features, generated, batch), axis=1), generated
+        return out
 
     def _save_state(self, folder):
         save_networks(folder, encoder=self.encoder, generator=self.generator, discriminator=self.discriminator)

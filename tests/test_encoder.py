@@ -87,7 +87,7 @@ def test_memory_generates_from_the_mean_of_the_nearest_normal_codes():
     # a training digit's nearest code is its own: with k = 1 the memory's G(z) is G(E(x))
     np.testing.assert_allclose(memory.explain(x_train[:5]).reconstructions, g(codes[:5], training=False).numpy(), atol=1e-5)
     query = np.random.default_rng(5).uniform(-1, 1, (3, 28, 28, 1)).astype("float32")
-    memory.set_params(k=4)  # the same memory, indexed again for the new k
+    memory.set_params(k=4)  # the same memory, asked for more neighbours
     nearest = np.argsort(((encoder.encode(e, query)[:, None] - codes[None]) ** 2).sum(axis=2), axis=1)[:, :4]
     explained = memory.explain(query)
     np.testing.assert_allclose(explained.reconstructions, g(codes[nearest].mean(axis=1), training=False).numpy(), atol=1e-5)
@@ -95,3 +95,7 @@ def test_memory_generates_from_the_mean_of_the_nearest_normal_codes():
     features = models.feature_extractor(d)(np.concatenate([query, explained.reconstructions]), training=False).numpy()
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
     np.testing.assert_allclose(explained.scores, np.linalg.norm(unit[:3] - unit[3:], axis=1), rtol=1e-4)
+    # notebook 04's grid: every k at once gives what each k gives alone
+    each = memory.draw_and_score(query, [4, 1, 2])
+    for k in (1, 2, 4):
+        np.testing.assert_allclose(each[k][0], memory.set_params(k=k).score(query), rtol=1e-5)
