@@ -6,7 +6,7 @@ from pathlib import Path
 import papermill as pm
 import yaml
 
-from . import assignments, bench, data, runner, sweep
+from . import assignments, bench, data, grading, runner, sweep
 from .detectors import DetectorError
 from .files import MissingStepError
 
@@ -120,7 +120,7 @@ def main(argv=None):
 
 
 def assignments_cli(sub):
-    """The instructor's commands of gan_ad/assignments.py: student versions, and grading a folder of submissions."""
+    """The instructor's commands: student versions (gan_ad/assignments.py), and grading a folder of submissions (gan_ad/grading.py)."""
     assign = sub.add_parser("assign", help="write the student versions of notebooks 01-05 (solutions and hidden tests removed)")
     assign.add_argument("--out", default="release", help="folder for the student versions (default: release)")
     grade = sub.add_parser("grade", help="autograde SUBMISSIONS/STUDENT/NN_name.ipynb into a grade book and feedback")
@@ -128,10 +128,10 @@ def assignments_cli(sub):
     grade.add_argument("--out", default="grades", help="folder for gradebook.csv, totals.csv and feedback/ (default: grades)")
     grade.add_argument("--workers", type=int, metavar="N", help="submissions graded at once on this machine (default: its cores)")
     grade.add_argument("--cluster", metavar="ADDRESS", help="grade each submission as a task of the Dask scheduler at ADDRESS")
-    grade.add_argument("--time-limit", type=float, default=assignments.TIME_LIMIT, metavar="S",
-                       help=f"seconds one notebook may run (default: {assignments.TIME_LIMIT})")
-    grade.add_argument("--cell-time-limit", type=float, default=assignments.CELL_TIME_LIMIT, metavar="S",
-                       help=f"seconds one cell may run before it is interrupted (default: {assignments.CELL_TIME_LIMIT})")
+    grade.add_argument("--time-limit", type=float, default=grading.TIME_LIMIT, metavar="S",
+                       help=f"seconds one notebook may run (default: {grading.TIME_LIMIT})")
+    grade.add_argument("--cell-time-limit", type=float, default=grading.CELL_TIME_LIMIT, metavar="S",
+                       help=f"seconds one cell may run before it is interrupted (default: {grading.CELL_TIME_LIMIT})")
     for command in (assign, grade):
         command.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                              help="change a student parameter (default: those of tests/tiny.yaml); VALUE is read as YAML")
@@ -150,7 +150,7 @@ def assignments_main(args):
             written = assignments.make_release(args.out, changes)
             print(f"Wrote {len(written)} files to {args.out}: the student notebooks, tests/ (visible tests) and README.md")
             return 0
-        book = assignments.grade_folder(args.submissions, args.out, changes, workers=args.workers, cluster=args.cluster,
+        book = grading.grade_folder(args.submissions, args.out, changes, workers=args.workers, cluster=args.cluster,
                                         time_limit=args.time_limit, cell_time_limit=args.cell_time_limit)
     except assignments.AssignmentError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from gan_ad import assignments
+from gan_ad import assignments, grading
 from gan_ad.__main__ import main
 from gan_ad.files import NOTEBOOK_DIR
 
@@ -179,13 +179,13 @@ def test_find_submissions_layout(tmp_path):
     (tmp_path / "ann" / "old").mkdir()
     (tmp_path / "ann" / "old" / "02_train_gan.ipynb").write_text("{}")
     (tmp_path / "readme.txt").write_text("loose")
-    jobs, strays = assignments.find_submissions(tmp_path)
+    jobs, strays = grading.find_submissions(tmp_path)
     assert [(s, nb) for s, nb, _ in jobs] == [("ann", "01_data_prep")]
     assert [(s, f) for s, f, _ in strays] == [("ann", "03_latent_inversion (1).ipynb"), ("ann", "old/02_train_gan.ipynb"),
                                               ("", "readme.txt")]
     assert "did you mean 03_latent_inversion.ipynb?" in strays[0][2]
     with pytest.raises(assignments.AssignmentError, match="not a folder of submissions"):
-        assignments.find_submissions(tmp_path / "missing")
+        grading.find_submissions(tmp_path / "missing")
 
 
 def test_refused_command_lines(tmp_path, capsys):
@@ -262,7 +262,7 @@ def graded(release, tmp_path_factory):
     hand_in(subs, "broken", "01_data_prep", "my answers are in the email")
     hand_in(subs, "broken", "03_latent_inversion", edit(student["02_train_gan"], lambda nb: None))
     hand_in(subs, "broken", "01_data_prep", "{}", name="01_data_prep (1).ipynb")
-    book = assignments.grade_folder(subs, out, workers=2, echo=False)
+    book = grading.grade_folder(subs, out, workers=2, echo=False)
     first = book, {p.stem: p.read_text() for p in (out / "feedback").glob("*.md")}, pd.read_csv(out / "totals.csv")
 
     limits = root / "limits"
@@ -274,7 +274,7 @@ def graded(release, tmp_path_factory):
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(1000)"))))
     hand_in(limits, "dies", "01_data_prep", edit(solution["01_data_prep"], lambda nb: nb.cells.insert(
         2, nbformat.v4.new_code_cell("import os\nos._exit(3)"))))
-    book = assignments.grade_folder(limits, out, workers=2, time_limit=45, cell_time_limit=8, echo=False)
+    book = grading.grade_folder(limits, out, workers=2, time_limit=45, cell_time_limit=8, echo=False)
     second = book, {p.stem: p.read_text() for p in (out / "feedback").glob("*.md")}
     return first, second, out
 
@@ -359,6 +359,6 @@ def test_grading_on_a_dask_cluster(graded, release, tmp_path):
     hand_in(tmp_path, "full", "01_data_prep", edit(full["01_data_prep"] / "01_data_prep.ipynb", lambda nb: None))
     hand_in(tmp_path, "student", "01_data_prep", edit(folder / "01_data_prep.ipynb", lambda nb: None))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        book = assignments.grade_folder(tmp_path, out, cluster=cluster.scheduler_address, echo=False)
+        book = grading.grade_folder(tmp_path, out, cluster=cluster.scheduler_address, echo=False)
     assert points(book, "full", "01_data_prep") == (8, 8) and points(book, "student", "01_data_prep") == (0, 8)
     assert set(pd.read_csv(out / "gradebook.csv")["student"]) == {"full", "student"}
