@@ -151,7 +151,7 @@ def assignments_main(args):
             print(f"Wrote {len(written)} files to {args.out}: the student notebooks, tests/ (visible tests) and README.md")
             return 0
         book = grading.grade_folder(args.submissions, args.out, changes, workers=args.workers, cluster=args.cluster,
-                                        time_limit=args.time_limit, cell_time_limit=args.cell_time_limit)
+                                    time_limit=args.time_limit, cell_time_limit=args.cell_time_limit)
     except assignments.AssignmentError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -57,7 +57,7 @@ def otter_assign(notebook, folder):
     """Run ``otter assign`` on ``notebooks/NOTEBOOK.ipynb`` into ``folder``; return (student folder, autograder zip).
 
     The tests are not run against the solutions here (they run in the notebook itself, and
-    :func:`prepare_base` runs the solutions at the grading parameters).
+    :func:`gan_ad.grading.prepare_base` runs the solutions at the grading parameters).
     """
     from otter.assign import main as assign
 

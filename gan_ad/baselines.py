@@ -111,16 +111,16 @@ class KNNDistance(Detector):
 
     def _index(self, codes, train_images):
         self.codes, self.train_images = codes, train_images
-        self.knn = NearestNeighbors(n_neighbors=self.settings["k"]).fit(codes)
+        self.knn = NearestNeighbors().fit(codes)  # any k: kneighbors is asked for the setting's (set_params may change it)
 
     def score(self, images):
         """Mean distance of each image (or vector) to its k nearest training images, shape (N,)."""
-        distances, _ = self.knn.kneighbors(self.pca.transform(self._vectors(images)))
+        distances, _ = self.knn.kneighbors(self.pca.transform(self._vectors(images)), n_neighbors=self.settings["k"])
         return distances.mean(axis=1)
 
     def explain(self, images):
         """Scores, the k nearest training images and their distances."""
-        distances, idx = self.knn.kneighbors(self.pca.transform(self._vectors(images)))
+        distances, idx = self.knn.kneighbors(self.pca.transform(self._vectors(images)), n_neighbors=self.settings["k"])
         neighbours = None if self.train_images is None else self.train_images[idx] / 127.5 - 1
         return Explanation(distances.mean(axis=1), neighbours=neighbours, neighbour_distances=distances)
 

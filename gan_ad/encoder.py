@@ -176,6 +176,8 @@ class EncoderMemory(Detector):
         on validation with it.
         """
         x, batch = check_images(images), self.settings["batch_size"]
+        if not all(1 <= k <= len(self.codes) for k in ks):
+            raise ValueError(f"Each k must lie between 1 and the {len(self.codes)} codes of the memory, got {list(ks)}.")
         nearest = self.knn.kneighbors(encode(self.encoder, x, batch), n_neighbors=max(ks), return_distance=False)
         features = feature_vectors(self.features, x, batch)
         out = {}

@@ -40,6 +40,13 @@ def test_knn_in_feature_space_compares_directions_not_lengths():
     assert not np.allclose(KNNDistance(k=1, n_components=4).fit(x).score(3 * x[:5]), 0, atol=1e-3)  # in pixels it matters
 
 
+def test_knn_set_params_changes_the_number_of_neighbours():
+    x, y = blobs(30, (4, 4), 0), blobs(5, (16, 16), 1)
+    knn = KNNDistance(k=1, n_components=4).fit(x)
+    np.testing.assert_allclose(knn.set_params(k=4).score(y), KNNDistance(k=4, n_components=4).fit(x).score(y), rtol=1e-6)
+    assert knn.explain(y).neighbour_distances.shape == (5, 4)
+
+
 def test_knn_on_precomputed_feature_vectors_is_the_knn_in_feature_space():
     discriminator = identity_discriminator()
     flatten = keras.Model(discriminator.inputs[0], discriminator.get_layer("features").output)

@@ -159,8 +159,8 @@ def test_draw_switch_pick_clear_and_upload_in_chromium(voila, tmp_path):
         browser.close()
 
 
-def test_screenshot_shows_a_seven_or_nine_judged(voila):
-    """The README's picture: a test 9 (or 7) picked and judged by the default detector; on a real model, flagged."""
+def test_screenshot_shows_a_nine_judged(voila):
+    """The README's picture: a test 9 picked and judged by the default detector; on a real model, flagged."""
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:

@@ -99,3 +99,7 @@ def test_memory_generates_from_the_mean_of_the_nearest_normal_codes():
     each = memory.draw_and_score(query, [4, 1, 2])
     for k in (1, 2, 4):
         np.testing.assert_allclose(each[k][0], memory.set_params(k=k).score(query), rtol=1e-5)
+    with pytest.raises(ValueError, match="between 1 and the 30 codes"):
+        memory.draw_and_score(query, [0, 5])
+    with pytest.raises(ValueError, match="between 1 and the 30 codes"):
+        memory.set_params(k=31).score(query)

@@ -68,6 +68,28 @@ def test_run_reads_artefacts_and_says_which_notebook_is_missing(tmp_path):
         run.split("val")
 
 
+def test_metrics_are_saved_read_and_forgotten_through_the_run(tmp_path):
+    run = files.Run(tmp_path)
+    with pytest.raises(files.MissingStepError, match=r"notebooks/05_evaluation\.ipynb"):
+        run.metrics()  # an unfinished run
+    assert run.save_metrics({"detectors": {"pca": {"auroc": 0.8}}}) == tmp_path.resolve() / "metrics.json"
+    assert run.metrics() == {"detectors": {"pca": {"auroc": 0.8}}}
+    run.forget_metrics()
+    run.forget_metrics()  # nothing left to forget: no error
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_the_readme_lists_each_artefact_beside_the_notebook_that_writes_it():
+    """The README's table of notebooks and what they write agrees with files.ARTEFACTS."""
+    readme = (files.PROJECT_ROOT / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line.split("|")[3] for line in readme.splitlines()
+            if line.startswith("| `0") and line.count("|") == 4}
+    assert set(rows) == set(files.ARTEFACTS.values())
+    for name, notebook in files.ARTEFACTS.items():
+        shown = f"`{name}/" if name.startswith("detectors/") or name == "checkpoints" else f"`{name}`"
+        assert shown in rows[notebook], (name, notebook)
+
+
 def test_save_parameters_keeps_earlier_notebooks_and_drops_later_ones(tmp_path):
     run = files.Run(tmp_path)
     namespace = {"run_dir": str(tmp_path), "seed": 3, "steps": 7, "z_learning_rate": 0.5, "lam": 0.2,
@@ -91,4 +113,4 @@ def test_a_run_records_every_notebooks_parameters_under_the_names_given(tiny_run
     tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
     given = {name: value for params in recorded.values() for name, value in params.items()}
     assert {name: given[name] for name in tiny} == tiny  # e.g. notebook 03's z_learning_rate, not the detector's learning_rate
-    assert files.read_json(tiny_run / "metrics.json")["parameters"] == recorded
+    assert files.Run(tiny_run).metrics()["parameters"] == recorded
