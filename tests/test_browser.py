@@ -133,6 +133,8 @@ def test_draw_switch_pick_clear_and_upload_in_chromium(voila, tmp_path):
         expect(rows).to_have_count(1 + len(NOTEBOOKS))  # a header and every detector
         for label in DETECTOR_LABELS:
             expect(page.locator(".gan-ad-table")).to_contain_text(label)
+        expect(result).to_contain_text(f"All {len(NOTEBOOKS)} detectors took", timeout=30_000)
+        print(re.search(r"All \d+ detectors took [\d.]+ s", result.inner_text()).group(0), "(the table, measured in the kernel)")
         page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
 
         chooser.select_option(index=0)  # switch the judge to AnoGAN, the first detector
