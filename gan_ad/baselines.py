@@ -113,14 +113,18 @@ class KNNDistance(Detector):
         self.codes, self.train_images = codes, train_images
         self.knn = NearestNeighbors().fit(codes)  # any k: kneighbors is asked for the setting's (set_params may change it)
 
+    def _nearest(self, images):
+        """Distances to the k nearest training images (the setting's k) and their indices, each (N, k)."""
+        return self.knn.kneighbors(self.pca.transform(self._vectors(images)), n_neighbors=self.settings["k"])
+
     def score(self, images):
         """Mean distance of each image (or vector) to its k nearest training images, shape (N,)."""
-        distances, _ = self.knn.kneighbors(self.pca.transform(self._vectors(images)), n_neighbors=self.settings["k"])
+        distances, _ = self._nearest(images)
         return distances.mean(axis=1)
 
     def explain(self, images):
         """Scores, the k nearest training images and their distances."""
-        distances, idx = self.knn.kneighbors(self.pca.transform(self._vectors(images)), n_neighbors=self.settings["k"])
+        distances, idx = self._nearest(images)
         neighbours = None if self.train_images is None else self.train_images[idx] / 127.5 - 1
         return Explanation(distances.mean(axis=1), neighbours=neighbours, neighbour_distances=distances)
 

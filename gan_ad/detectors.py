@@ -32,6 +32,7 @@ FORMAT = 1  # raised when the saved layout changes, so that older detector folde
 GAN, BASELINE = "GAN score", "baseline"
 # key -> the notebook that fits and calibrates that detector, in the order tables list them
 NOTEBOOKS = {name.split("/")[1]: notebook for name, notebook in ARTEFACTS.items() if name.startswith("detectors/")}
+FITTING_NOTEBOOKS = sorted(set(NOTEBOOKS.values()))  # the notebooks that fit detectors, in course order
 _CLASSES = {}
 
 
@@ -195,7 +196,7 @@ def load(folder):
     key = record.get("key")
     if record.get("format") != FORMAT or key not in _CLASSES:
         raise DetectorError(f"{folder} was saved by another version of gan_ad (format {record.get('format')}, key {key!r}). "
-                            + refit.format(nb=NOTEBOOKS.get(key, min(NOTEBOOKS.values()))))
+                            + refit.format(nb=NOTEBOOKS.get(key, FITTING_NOTEBOOKS[0])))
     try:
         detector = _CLASSES[key]._from_folder(folder, record["settings"])
         detector.normal_scores = np.load(folder / "normal_scores.npy")
@@ -248,11 +249,10 @@ def check_run(run_dir, keys=None):
 
 def _missing(run_dir, key):
     if (run_dir / "generator.keras").exists() and not (run_dir / "detectors").exists():
-        fitting = sorted(set(NOTEBOOKS.values()))  # the notebooks that fit detectors, in course order
         try:
-            how = f"`python -m gan_ad run --name {run_dir.resolve().relative_to(RUNS_DIR)} --from {fitting[0]}`"
+            how = f"`python -m gan_ad run --name {run_dir.resolve().relative_to(RUNS_DIR)} --from {FITTING_NOTEBOOKS[0]}`"
         except ValueError:  # a run outside runs/
-            how = f"notebooks {', '.join(nb[:2] for nb in fitting[:-1])} and {fitting[-1][:2]} on it again"
+            how = f"notebooks {', '.join(nb[:2] for nb in FITTING_NOTEBOOKS[:-1])} and {FITTING_NOTEBOOKS[-1][:2]} on it again"
         return f"{run_dir} was made before detectors were saved in run folders. Refit them, keeping its GAN, with {how}."
     return (f"{run_dir} has no fitted detector {key!r}. Run notebooks/{NOTEBOOKS[key]}.ipynb first with this "
             f"run_dir, or the whole pipeline with `python -m gan_ad run`.")

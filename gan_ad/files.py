@@ -125,7 +125,8 @@ class Run:
     ``models()`` the generator and discriminator; ``encoder()``; ``detector("anogan")`` and
     ``detectors()`` the fitted detectors; ``settings("model.json")`` a notebook's record of what
     it did; ``parameters()`` the parameters each notebook ran with, under their names in its
-    ``parameters`` cell; ``metrics()`` notebook 05's results (``save_metrics`` writes them). What is missing is refused with a sentence naming the notebook that writes it.
+    ``parameters`` cell; ``metrics()`` notebook 05's results (``save_metrics`` writes them). What is
+    missing is refused with a sentence naming the notebook that writes it.
     """
 
     def __init__(self, run_dir):

@@ -216,10 +216,11 @@ def run_point(name, params, sweep_dir, echo=False, threads=None):
     sweep_dir = Path(PROJECT_ROOT, sweep_dir)
     run_dir = sweep_dir / name
     try:
-        Run(run_dir).forget_metrics()
+        run = Run(run_dir)
+        run.forget_metrics()
         write_json(run_dir / PARAMETERS_FILE, params)
         run_pipeline(name, params, runs_dir=sweep_dir, echo=echo)
-        metrics = Run(run_dir).metrics()
+        metrics = run.metrics()
     except Exception as err:  # record and go on: one bad point must not lose the others
         return {"status": "failed", "error": describe(err), "seconds": time.perf_counter() - start, "metrics": None}
     return {"status": "ok", "error": "", "seconds": time.perf_counter() - start, "metrics": metrics}
