@@ -6,7 +6,7 @@ from pathlib import Path
 import papermill as pm
 import yaml
 
-from . import assignments, bench, data, grading, runner, sweep
+from . import assignments, bench, data, grading, image_folders, runner, sweep
 from .detectors import DetectorError
 from .files import MissingStepError
 
@@ -52,7 +52,7 @@ def main(argv=None):
         return assignments_main(args)
     if args.command == "export-folder":
         try:
-            written = data.export_folder(args.dataset, args.folder, args.max_per_class)
+            written = image_folders.export_folder(args.dataset, args.folder, args.max_per_class)
         except data.DataError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

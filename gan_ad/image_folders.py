@@ -1,0 +1,166 @@
+"""Image folders: read ``train/CLASS/*`` and ``test/CLASS/*`` into a :class:`gan_ad.data.Dataset`, write a
+dataset as such a folder, and make any Pillow image the 28x28 greyscale the models learn from.
+
+Explained in ``notebooks/01_data_prep.ipynb`` (section 5, your own data); :func:`gan_ad.data.open_dataset`
+says what becomes of each image on the way in.
+"""
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .data import IMAGE_SIZE, MIN_IMAGES_PER_CLASS, DataError, Dataset, open_dataset
+from .files import DATA_DIR
+
+BAD_FILES = ("refuse", "skip")   # what to do with a file in an image folder that Pillow cannot read
+LAYOUT = "train/CLASS/*.png and test/CLASS/*.png (any format Pillow reads; one folder per class)"
+
+
+def _visible(folder):
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def read_folder(root, bad_files="refuse"):
+    """Read an image folder ``root/train/CLASS/*`` and ``root/test/CLASS/*`` (see :func:`open_dataset`)."""
+    root = Path(root)
+    if not _visible(root):
+        raise DataError(f"{root} is empty; put the images in it as {LAYOUT}.")
+    for part in ("train", "test"):
+        if not (root / part).is_dir():
+            raise DataError(f"{root} has no {part}/ folder; an image folder holds {LAYOUT}.")
+    class_dirs, bad = {}, []
+    for part in ("train", "test"):
+        entries = _visible(root / part)
+        class_dirs[part] = [p for p in entries if p.is_dir()]
+        bad += [(p, "lies outside a class folder") for p in entries if not p.is_dir()]
+        if not class_dirs[part]:
+            raise DataError(f"{root / part} holds no class folders; put each class's images in {root / part}/CLASS/.")
+    classes = tuple(sorted({p.name for dirs in class_dirs.values() for p in dirs}))
+    label = {name: i for i, name in enumerate(classes)}
+    parts, sizes, resized, colour = {}, {}, 0, 0
+    for part in ("train", "test"):
+        images, labels, names = [], [], []
+        for folder in class_dirs[part]:
+            n_before = len(images)
+            for path in _visible(folder):
+                if path.is_dir():
+                    bad.append((path, "is a folder; images must lie directly in the class folder"))
+                    continue
+                try:
+                    pixels, size, was_colour = _read_image(path)
+                except _Unreadable as err:
+                    bad.append((path, str(err)))
+                    continue
+                images.append(pixels)
+                labels.append(label[folder.name])
+                names.append(str(path.relative_to(root)))
+                if size != (IMAGE_SIZE, IMAGE_SIZE):
+                    resized += 1
+                    key = f"{size[0]}x{size[1]}"
+                    sizes[key] = sizes.get(key, 0) + 1
+                colour += was_colour
+            parts[part, folder.name] = len(images) - n_before
+        parts[part] = (np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+                       np.array(labels, np.int64), np.array(names))
+    if bad and bad_files == "refuse":
+        path, reason = bad[0]
+        more = f" ({len(bad) - 1} more such file(s) in {root})" if len(bad) > 1 else ""
+        raise DataError(f"{path} {reason}{more}: remove or fix it, or set bad_files = \"skip\" to leave such files out "
+                        "(they are then listed).")
+    for part in ("train", "test"):
+        for folder in class_dirs[part]:
+            n = parts[part, folder.name]
+            if n == 0:
+                raise DataError(f"{folder} holds no {'readable ' if bad else ''}images; add at least {MIN_IMAGES_PER_CLASS} "
+                                "images of that class, or remove the folder.")
+            if n < MIN_IMAGES_PER_CLASS:
+                raise DataError(f"{folder} holds only {n} image(s); every class folder needs at least {MIN_IMAGES_PER_CLASS} "
+                                "(add images, or remove the folder to drop the class).")
+    (x_train, y_train, files_train), (x_test, y_test, files_test) = parts["train"], parts["test"]
+    return Dataset(x_train, y_train, x_test, y_test, classes=classes, source=str(root), resized=resized,
+                   sizes=dict(sorted(sizes.items(), key=lambda kv: -kv[1])), colour=colour,
+                   skipped=[f"{p}: {reason}" for p, reason in bad], files_train=files_train, files_test=files_test)
+
+
+class _Unreadable(Exception):
+    """A file in an image folder that is not an image Pillow can read."""
+
+
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _read_image(path):
+    """Decode one image file into ``(28x28 uint8, (width, height), was_colour)``; raise :class:`_Unreadable`."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_grey28(image)
+    except UnidentifiedImageError as err:
+        raise _Unreadable("is not an image (Pillow cannot identify it)") from err
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise _Unreadable(f"cannot be read as an image ({err})") from err
+
+
+def to_grey28(image):
+    """One Pillow image as ``(28x28 greyscale uint8, (width, height), was_colour)``, the way :func:`open_dataset` describes.
+
+    The conversion every image of a dataset given by path goes through; an image scored later (the
+    demo's upload, say) should go through it too, to look like what the model learnt.
+    """
+    from PIL import Image
+
+    size, was_colour = image.size, image.mode not in GREY_MODES
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        pixels = np.asarray(image, dtype="float64")
+        if image.mode.startswith("I;16") or pixels.max() > 255:
+            pixels = pixels / 257  # 16 bits to 8
+        image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "L")
+    elif "A" in image.getbands() or "transparency" in image.info:
+        image = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image)
+    image = image.convert("L")
+    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
+        image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8), size, was_colour
+
+
+def export_folder(dataset, folder, max_per_class=0, data_dir=DATA_DIR):
+    """Write a dataset as an image folder ``folder/train/CLASS/NNNNN.png``, ``folder/test/CLASS/NNNNN.png``.
+
+    ``dataset`` is anything :func:`open_dataset` reads (e.g. ``"fashion_mnist"``); class folders
+    take its class names (Fashion-MNIST: ``t-shirt``, ``trouser``, ...), file names the image's
+    index. ``max_per_class`` > 0 keeps only the first that many images of each class in each part.
+    The folder is written under a temporary name and renamed when complete; an existing folder
+    that is not empty is refused. Returns ``{"train": n, "test": n}``, the images written.
+    """
+    from PIL import Image
+
+    folder = Path(folder).expanduser().resolve()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise DataError(f"{folder} already exists and is not empty; choose another folder or delete it.")
+    ds = open_dataset(dataset, data_dir=data_dir)
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    written = {}
+    try:
+        for part, (x, y) in (("train", ds.arrays[:2]), ("test", ds.arrays[2:])):
+            written[part] = 0
+            for label, name in enumerate(ds.classes):
+                idx = np.flatnonzero(y == label)
+                idx = idx[:max_per_class] if max_per_class else idx
+                if not len(idx):
+                    continue
+                class_dir = tmp / part / name.replace("/", "_").replace(os.sep, "_")
+                class_dir.mkdir(parents=True)
+                for i in idx:
+                    Image.fromarray(x[i], "L").save(class_dir / f"{i:05d}.png")
+                written[part] += len(idx)
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written
