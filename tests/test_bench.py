@@ -4,14 +4,14 @@ import pytest
 from gan_ad import bench
 from gan_ad.__main__ import main
 from gan_ad.detectors import DetectorError
-from gan_ad.files import read_json, write_json
+from gan_ad.files import Run, read_json, write_json
 
 KEYS = ["anogan", "encoder", "encoder_refined", "encoder_memory", "feature_knn", "pca", "pixel_knn", "autoencoder"]
 
 
 def test_bench_scores_every_detector_as_the_run_did_and_extrapolates_anogan(tiny_run):
     table = bench.run_bench(tiny_run, anogan_steps=3, anogan_images=20, echo=False)
-    n_test = read_json(tiny_run / "split.json")["counts"]["test"]
+    n_test = Run(tiny_run).settings("split.json")["counts"]["test"]
     assert list(table.index) == KEYS
     assert table.loc["anogan", "label"] == "AnoGAN (3 steps)" and table.loc["encoder_refined", "label"] == "Encoder + 2 steps"
     assert table.loc["anogan", "images_scored"] == 20 and table.loc["anogan", "extrapolated"]
@@ -21,7 +21,7 @@ def test_bench_scores_every_detector_as_the_run_did_and_extrapolates_anogan(tiny
     assert (table["auroc_anogan_subset"] != table["auroc"]).any()  # the others are also measured on AnoGAN's 20 images
     # tests/tiny.yaml gives the baselines non-default settings: the benchmark uses the run's own, so its rows
     # are the run's metrics.json (AnoGAN aside: the benchmark runs it with its own number of steps)
-    run = read_json(tiny_run / "metrics.json")
+    run = Run(tiny_run).metrics()
     assert run["settings"]["pixel_knn"]["k"] != 5 and run["settings"]["pca"]["n_components"] != 32
     for key in KEYS[1:]:
         assert table.loc[key, "auroc"] == pytest.approx(run["detectors"][key]["auroc"], abs=1e-9), key

@@ -11,7 +11,7 @@ import yaml
 from conftest import write_image_folder
 from gan_ad import data
 from gan_ad.detectors import NOTEBOOKS
-from gan_ad.files import read_json
+from gan_ad.files import Run, read_json
 from gan_ad.runner import PIPELINE, run_pipeline
 
 TINY = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
@@ -33,7 +33,7 @@ def test_image_folder_through_the_whole_pipeline(tmp_path, monkeypatch):
     params = {**TINY, "dataset": "shapes", "normal_digits": ["circle", "square"], "bad_files": "skip"}
     run_dir = run_pipeline("shapes", params, runs_dir=tmp_path / "runs", echo=False)
 
-    split = read_json(run_dir / "split.json")
+    split = Run(run_dir).settings("split.json")
     assert split["dataset"] == str(tmp_path / "shapes") and split["classes"] == ["circle", "cross", "square"]
     assert (split["normal_digits"], split["anomaly_digits"], split["anomaly_classes"]) == ([0, 2], [1], ["cross"])
     assert split["counts"] == {"train": 216, "val": 48, "test": 60} and split["val_anomalies"] == 24
@@ -43,7 +43,7 @@ def test_image_folder_through_the_whole_pipeline(tmp_path, monkeypatch):
     assert "280 of 420 images were not 28x28 and were resized" in printed and "140 colour images" in printed
     assert "notes.txt" in printed and (run_dir / "dataset.npz").exists() and (run_dir / "figures" / "examples.png").exists()
 
-    results = read_json(run_dir / "metrics.json")
+    results = Run(run_dir).metrics()
     assert set(results["detectors"]) == set(NOTEBOOKS)
     for name, m in results["detectors"].items():
         assert 0 <= m["auroc"] <= 1 and (m["n_images"], m["n_anomalies"]) == (60, 20), name
@@ -60,10 +60,10 @@ def test_npz_with_anomalies_only_in_the_test_set_through_notebooks_01_to_03(tmp_
     params = {k: v for k, v in params.items() if k not in ("encoder_epochs", "refine_steps")}  # notebook 04's
     run_dir = run_pipeline("bugs", params, runs_dir=tmp_path / "runs", echo=False, notebooks=PIPELINE[:3])
 
-    split = read_json(run_dir / "split.json")
+    split = Run(run_dir).settings("split.json")
     assert split["val_anomalies"] == 0 and split["counts"] == {"train": 270, "val": 30, "test": 60}
     assert "validation holds normals only" in outputs(run_dir / "01_data_prep.ipynb")
-    model = read_json(run_dir / "model.json")
+    model = Run(run_dir).settings("model.json")
     assert model["epoch"] == model["epochs"] == 2 and math.isnan(model["val_auroc_features"])
     assert "keeping the last one (2)" in outputs(run_dir / "02_train_gan.ipynb")
     anogan = read_json(run_dir / "detectors" / "anogan" / "detector.json")
