@@ -8,8 +8,9 @@ anomalies. The test set is touched only by the evaluation notebook.
 
 Your own data (``dataset`` = a path, see :func:`open_dataset`): an ``.npz`` file with the arrays of
 ``keras.datasets`` (``x_train, y_train, x_test, y_test``), or a folder ``train/CLASS/*.png`` and
-``test/CLASS/*.png``. Every image becomes 28x28 greyscale uint8: colour is converted with Pillow's
-mode ``"L"`` and any other size is resized, whole image, with Pillow's LANCZOS filter. Notebook 01
+``test/CLASS/*.png`` (read by :mod:`gan_ad.image_folders`). Every image becomes 28x28 greyscale uint8:
+colour is converted with Pillow's mode ``"L"`` and any other size is resized, whole image, with
+Pillow's LANCZOS filter. Notebook 01
 stores the converted arrays in the run folder (``dataset.npz``) and :func:`load_split` reads that copy.
 """
 import hashlib
