@@ -37,9 +37,16 @@ def descriptions(discriminator):
             "layers 1+2": [pooled, features], "layer 1": [pooled]}
 
 
-def vectors(models, images):
-    """The images' description: each model's unit-length vectors side by side, scaled to unit length again."""
-    return np.hstack([baselines.feature_vectors(m, images) for m in models]) / np.sqrt(len(models))
+def vectors(models, images, cache=None):
+    """The images' description: each model's unit-length vectors side by side, scaled to unit length again.
+
+    ``cache`` (a dict) keeps each model's vectors, so a model shared by two descriptions runs once.
+    """
+    cache = {} if cache is None else cache
+    for m in models:
+        if id(m) not in cache:
+            cache[id(m)] = baselines.feature_vectors(m, images)
+    return np.hstack([cache[id(m)] for m in models]) / np.sqrt(len(models))
 
 
 def study(run_dir):
@@ -48,9 +55,9 @@ def study(run_dir):
     x_train, _, _ = run.split("train")
     x_val, _, is_anomaly = run.split("val")
     params = run.parameters()["04_encoder"]
-    rows = {}
+    rows, train_cache, val_cache = {}, {}, {}
     for name, models in descriptions(run.models()[1]).items():
-        train, val = vectors(models, x_train), vectors(models, x_val)
+        train, val = vectors(models, x_train, train_cache), vectors(models, x_val, val_cache)
         grid = {(k, n): metrics.auroc(is_anomaly, baselines.KNNDistance(k, n, params["seed"]).fit(train).score(val))
                 for k in params["feature_k"] for n in params["feature_components"]}
         best = max(grid, key=lambda kn: np.nan_to_num(grid[kn], nan=-1))
