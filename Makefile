@@ -1,4 +1,5 @@
-# Two commands do all set-up: `make run` (train and evaluate with default parameters) and `make test`.
+# Two commands do all set-up: `make run` (train and evaluate with default parameters) and `make test`;
+# `make check` is the fast tier of `make test`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ BOOK ?= runs/book
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test app figures screenshot reference fashion bench readme book book-screenshot clean
+.PHONY: install system run check test app figures screenshot reference fashion bench readme book book-screenshot clean
 
 install: $(VENV)/.installed
 
@@ -23,12 +24,18 @@ $(VENV)/.installed: pyproject.toml
 run: install  ## run the five pipeline notebooks with default parameters into runs/$(NAME)/
 	$(PY) -m gan_ad run --name $(NAME)
 
-test: install  ## unit tests; the notebooks at tiny size (papermill, then nbval); the book and clean output of that run
-	$(PY) -m pytest -q tests -m "not after_run"
+check: install  ## the fast tier: unit tests only (no notebook executed, no cluster, no browser), about a minute
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+system:  ## Debian's chromium for the browser tests (a test tool's own browser download fails offline)
+	@command -v chromium > /dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium > /dev/null; }
+
+test: install system  ## everything: the tiny run (papermill), every test on it (GAN_AD_TINY_RUN), then nbval on its notebooks
 	rm -rf runs/nbval
-	$(PY) -m gan_ad run --name nbval -f tests/tiny.yaml
+	$(PY) -m gan_ad run --name nbval -f gan_ad/tiny.yaml
+	GAN_AD_TINY_RUN=runs/nbval $(PY) -m pytest -q -p no:cacheprovider tests
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider runs/nbval
-	$(PY) -m pytest -q tests -m after_run
 
 app: install  ## serve the interactive demo (notebook 06) with Voila, using the model of $(RUN)
 	@echo "Serving the demo of $(RUN) at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"

@@ -134,7 +134,7 @@ def assignments_cli(sub):
                        help=f"seconds one cell may run before it is interrupted (default: {grading.CELL_TIME_LIMIT})")
     for command in (assign, grade):
         command.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                             help="change a student parameter (default: those of tests/tiny.yaml); VALUE is read as YAML")
+                             help="change a student parameter (default: those of gan_ad/tiny.yaml); VALUE is read as YAML")
         command.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p wins over it)")
 
 

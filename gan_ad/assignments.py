@@ -29,11 +29,11 @@ from .files import NOTEBOOK_DIR, PROJECT_ROOT
 from .runner import PIPELINE, check_parameters, notebook_parameters, pipeline_parameters, resolve_dataset
 
 GRADED = PIPELINE  # the notebooks with graded exercises, in course order
-# The student versions' defaults and the grading parameters (those of tests/tiny.yaml): a whole
-# submission of one notebook runs in well under a minute on a 2-core CPU. -p KEY VALUE changes them.
-STUDENT_PARAMETERS = {"max_train": 512, "max_val": 128, "max_test": 200, "epochs": 2, "batch_size": 64,
-                      "monitor_size": 64, "monitor_steps": 3, "steps": 5, "inversion_batch_size": 64,
-                      "encoder_epochs": 2, "refine_steps": 2, "pca_components": 8, "knn_k": 3, "knn_components": 20}
+# The student versions' defaults and the grading parameters: the tiny run's (gan_ad/tiny.yaml, also the
+# tests'), so that a whole submission of one notebook runs in well under a minute on a 2-core CPU.
+# -p KEY VALUE changes them.
+TINY_FILE = Path(__file__).with_name("tiny.yaml")
+STUDENT_PARAMETERS = yaml.safe_load(TINY_FILE.read_text())
 STUDENT_RUN_DIR = "runs/course"  # the student versions' run folder, beside the notebooks
 
 

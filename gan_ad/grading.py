@@ -33,6 +33,7 @@ import nbformat
 import pandas as pd
 
 from .assignments import GRADED, AssignmentError, otter_assign, question_order, student_parameters
+from .environment import cpu_count, thread_environment
 from .files import NOTEBOOK_DIR, PROJECT_ROOT, atomic_path, write_json
 from .runner import notebook_parameters, run_pipeline
 
@@ -156,9 +157,7 @@ def child_env(threads=None):
     """The environment of a process we start: this ``gan_ad`` importable, and ``threads`` per thread pool if given."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
     if threads:
-        from .sweep import THREAD_VARIABLES
-
-        env.update({variable: str(threads) for variable in THREAD_VARIABLES})
+        env.update(thread_environment(threads))
     return env
 
 
@@ -229,7 +228,6 @@ def _grade(job):
     if isinstance(threads, dict):
         from distributed import get_worker
 
-        from .sweep import cpu_count
 
         worker = get_worker()
         threads = threads.get(worker.address) or max(1, cpu_count() // worker.state.nthreads)
@@ -365,7 +363,7 @@ def grade_folder(submissions, out, changes=None, workers=None, cluster=None, tim
     not graded). ``workers`` submissions go at once on this machine (default: its cores), each in a
     process of its own; ``cluster`` (a Dask scheduler's address) makes each submission a task there.
     """
-    from .sweep import SweepError, cluster_threads, connect, cpu_count
+    from .sweep import SweepError, cluster_threads, connect
 
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise AssignmentError(f"--workers needs a whole number of at least 1, got {workers!r}.")

@@ -12,7 +12,8 @@
 A failed run is recorded with its error and the sweep goes on. ``results.csv`` holds one row
 per run and detector: its test metrics, its validation AUROC (``val_auroc``) and the validation
 AUROC of the GAN's feature monitor at the kept epoch (``gan_val_auroc_features``, the same for every
-detector of a run), so that a sweep can choose on validation; ``summary.csv`` the mean and standard
+detector of a run), so that a sweep can choose on validation, and what decided its floats (``threads``,
+``cpu``, ``tensorflow``: see :mod:`gan_ad.environment`); ``summary.csv`` the mean and standard
 deviation over seeds. Both, and the plot, are rewritten as each run finishes.
 
 Runs go one after another in this process (``workers=1``: the notebooks' output streams to the
@@ -44,6 +45,7 @@ import papermill as pm
 import yaml
 from tqdm import tqdm
 
+from .environment import cpu_count, thread_environment
 from .files import PROJECT_ROOT, RUNS_DIR, MissingStepError, Run, atomic_path, read_json, write_json
 from .plots import save_fig
 from .runner import ParameterError, check_parameters, pipeline_parameters, run_pipeline
@@ -53,10 +55,6 @@ VALIDATION = ("val_auroc", "gan_val_auroc_features")  # each detector's validati
 CONNECT_TIMEOUT = 10  # seconds to reach a Dask scheduler and find a worker there
 PARAMETERS_FILE = "sweep_parameters.json"  # what a sweep ran a folder with; resuming compares it
 LOG_FILE = "run.log"  # a parallel run's terminal output (the kernel's warnings, a dying process's last words)
-# Thread pools a run may start: OpenMP (oneDNN), the BLAS under NumPy and scikit-learn, TensorFlow's
-# intra-op and inter-op pools (TensorFlow reads the last two when it starts; checked in tests/test_sweep.py).
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 class SweepError(RuntimeError):
@@ -212,7 +210,7 @@ def run_point(name, params, sweep_dir, echo=False, threads=None):
         worker = get_worker()  # one that joined after the sweep started shares its machine with nobody we know of
         threads = threads.get(worker.address) or max(1, cpu_count() // worker.state.nthreads)
     if threads:
-        os.environ.update({variable: str(threads) for variable in THREAD_VARIABLES})
+        os.environ.update(thread_environment(threads))
     sweep_dir = Path(PROJECT_ROOT, sweep_dir)
     run_dir = sweep_dir / name
     try:
@@ -257,8 +255,19 @@ def result_rows(point, outcome):
     if outcome["status"] != "ok":
         return [{**label, "status": "failed", "error": outcome["error"]}]
     validation = validation_metrics(outcome["metrics"])
-    return [{**label, "status": "ok", "error": "", "detector": d, **m, **validation[d]}
+    made_on = machine_columns(outcome["metrics"])
+    return [{**label, "status": "ok", "error": "", "detector": d, **m, **validation[d], **made_on}
             for d, m in detector_metrics(outcome["metrics"]).items()]
+
+
+def machine_columns(metrics):
+    """What decided a run's floats (``metrics.json``'s ``environment``): its ``threads``, ``cpu`` and ``tensorflow``
+    version, as columns of ``results.csv``; empty for a run made before notebook 05 recorded them."""
+    environment = metrics.get("environment")
+    if not isinstance(environment, dict):
+        return {}
+    return {"threads": environment.get("threads"), "cpu": environment.get("cpu"),
+            "tensorflow": environment.get("packages", {}).get("tensorflow")}
 
 
 def save_results(sweep_dir, rows, keys):
@@ -307,14 +316,6 @@ def sweep_lock(sweep_dir):
         yield
     finally:
         os.close(fd)
-
-
-def cpu_count():
-    """The cores this process may use (its CPU affinity, which container limits set), else all of them."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
 
 
 class Processes:

@@ -4,6 +4,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pytest
+import yaml
+
+from gan_ad.assignments import TINY_FILE
+from gan_ad.files import Run
+from gan_ad.runner import run_pipeline
+
+TINY = yaml.safe_load(TINY_FILE.read_text())
 
 
 @pytest.fixture
@@ -24,15 +31,32 @@ def tiny_dataset(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """The folder of a whole pipeline run at tiny size (``tests/tiny.yaml``), made once per test session."""
-    from pathlib import Path
+    """The folder of a whole pipeline run at tiny size (``gan_ad/tiny.yaml``), for tests that only read it.
 
-    import yaml
+    ``make test`` runs the tiny pipeline once into ``runs/nbval`` and names it in ``GAN_AD_TINY_RUN``, so
+    that every test shares that run (its executed notebooks too); without it, the run is made once per
+    test session in a temporary folder. A shared run that is unfinished, or was made with other
+    parameters, is refused rather than used.
+    """
+    shared = os.environ.get("GAN_AD_TINY_RUN")
+    if shared:
+        run = Run(shared)
+        recorded = {k: v for params in run.parameters().values() for k, v in params.items()}
+        run.metrics()  # it finished
+        assert {k: recorded.get(k) for k in TINY} == TINY, f"{shared} was not made with {TINY_FILE}"
+        return run.dir
+    return run_pipeline("tiny", TINY, runs_dir=tmp_path_factory.mktemp("runs"), echo=False)
 
-    from gan_ad.runner import run_pipeline
 
-    tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
-    return run_pipeline("tiny", tiny, runs_dir=tmp_path_factory.mktemp("runs"), echo=False)
+# Fixtures that execute notebooks or start a cluster: a test using one is ``slow`` (left out of make check)
+SLOW_FIXTURES = {"tiny_run", "release", "graded", "cluster"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` every test that uses one of :data:`SLOW_FIXTURES`, directly or through another fixture."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def write_image_folder(root, counts, size=(32, 32), mode="L", seed=0):

@@ -14,7 +14,7 @@ def blobs(n, centre, seed):
 
 
 @pytest.mark.parametrize("model", [PCAReconstruction(n_components=4), KNNDistance(k=3, n_components=4),
-                                   ConvAutoencoder(code_size=4, epochs=30, batch_size=20)])
+                                   pytest.param(ConvAutoencoder(code_size=4, epochs=30, batch_size=20), marks=pytest.mark.slow)])
 def test_baselines_score_the_unfamiliar_pattern_higher(model):
     model.fit(blobs(100, (4, 4), 0))
     normal, anomalous = model.score(blobs(20, (4, 4), 1)), model.score(blobs(20, (16, 16), 2))
@@ -22,6 +22,7 @@ def test_baselines_score_the_unfamiliar_pattern_higher(model):
     assert normal.max() < anomalous.min()
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_autoencoder_same_seed_same_scores():
     x = blobs(40, (4, 4), 0)
     a, b = (ConvAutoencoder(code_size=4, epochs=2, batch_size=20, seed=3).fit(x).score(x) for _ in range(2))

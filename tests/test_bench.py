@@ -19,7 +19,7 @@ def test_bench_scores_every_detector_as_the_run_did_and_extrapolates_anogan(tiny
     assert (table["peak_mib"].astype(float) > 100).all()
     assert table.loc["anogan", "auroc_anogan_subset"] == table.loc["anogan", "auroc"]
     assert (table["auroc_anogan_subset"] != table["auroc"]).any()  # the others are also measured on AnoGAN's 20 images
-    # tests/tiny.yaml gives the baselines non-default settings: the benchmark uses the run's own, so its rows
+    # gan_ad/tiny.yaml gives the baselines non-default settings: the benchmark uses the run's own, so its rows
     # are the run's metrics.json (AnoGAN aside: the benchmark runs it with its own number of steps)
     run = Run(tiny_run).metrics()
     assert run["settings"]["pixel_knn"]["k"] != 5 and run["settings"]["pca"]["n_components"] != 32

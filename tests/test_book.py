@@ -19,24 +19,22 @@ import pytest
 
 from gan_ad.files import NOTEBOOK_DIR, PROJECT_ROOT, RUNS_DIR
 
-pytestmark = pytest.mark.after_run
+pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
 BUILD = runpy.run_path(str(PROJECT_ROOT / "book" / "build.py"))
 SCREENSHOT = RUNS_DIR / "screenshots" / "book.png"
-RUN = Path(os.environ.get("GAN_AD_BOOK_RUN", RUNS_DIR / "nbval")).resolve()
 LESSONS = BUILD["NOTEBOOKS"]
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    """The html folder of the book of RUN (built for the test)."""
-    if not any(RUN.glob("0*.ipynb")):
-        pytest.skip(f"{RUN} holds no executed notebooks: make test makes it first "
-                    "(python -m gan_ad run --name nbval -f tests/tiny.yaml)")
-    return BUILD["build"](RUN, tmp_path_factory.mktemp("book"))
+def book(tmp_path_factory, request):
+    """The html folder of the book of the tiny run, or of ``GAN_AD_BOOK_RUN`` (built for the test)."""
+    run = os.environ.get("GAN_AD_BOOK_RUN")
+    run = Path(run).resolve() if run else request.getfixturevalue("tiny_run")
+    return BUILD["build"](run, tmp_path_factory.mktemp("book"))
 
 
 @pytest.fixture(scope="module")

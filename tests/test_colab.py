@@ -18,6 +18,8 @@ import pytest
 
 from gan_ad.files import DATA_DIR, NOTEBOOK_DIR, PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # a new virtual environment and a notebook run
+
 NOTEBOOK = "01_data_prep"
 TINY = {"max_train": 256, "max_val": 64, "max_test": 64}
 

@@ -48,6 +48,7 @@ print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "z": [t.numpy().tol
 """
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_two_replicas_draw_their_own_noise_and_train_like_one():
     out = subprocess.run([sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -25,6 +25,7 @@ def compiled(e, g, d, lr=0.01):
     return training
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_training_moves_only_the_encoder_and_lowers_the_score(tmp_path):
     e, g, d = nets()
     frozen = [w.copy() for w in g.get_weights() + d.get_weights()]
@@ -40,6 +41,7 @@ def test_training_moves_only_the_encoder_and_lowers_the_score(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "encoder_history.csv").assign(epoch=lambda h: h["epoch"] + 1), history)
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_the_saved_encoder_is_the_best_validation_epoch(tmp_path):
     e, g, d = nets()
     x = generated(g, 128)

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from gan_ad import files
+from gan_ad.assignments import TINY_FILE
 
 
 def test_atomic_path_renames_on_success(tmp_path):
@@ -110,7 +111,7 @@ def test_a_run_records_every_notebooks_parameters_under_the_names_given(tiny_run
     assert list(recorded) == list(PIPELINE)
     for notebook in PIPELINE:
         assert set(recorded[notebook]) == set(notebook_parameters(notebook)) - {"run_dir"}
-    tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
+    tiny = yaml.safe_load(TINY_FILE.read_text())
     given = {name: value for params in recorded.values() for name, value in params.items()}
     assert {name: given[name] for name in tiny} == tiny  # e.g. notebook 03's z_learning_rate, not the detector's learning_rate
     assert files.Run(tiny_run).metrics()["parameters"] == recorded

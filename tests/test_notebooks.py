@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from gan_ad import training
+from gan_ad.assignments import TINY_FILE
 from gan_ad.files import NOTEBOOK_DIR, read_json
 from gan_ad.runner import PIPELINE, run_pipeline
 
@@ -51,6 +52,7 @@ def test_lesson_shape(name):
 
 @pytest.mark.parametrize("name, first", [("02_train_gan", "01_data_prep"), ("03_latent_inversion", "02_train_gan"),
                                          ("04_encoder", "03_latent_inversion"), ("05_evaluation", "03_latent_inversion")])
+@pytest.mark.slow
 def test_out_of_order_run_says_which_notebook_first(tmp_path, name, first):
     with pytest.raises(pm.PapermillExecutionError) as err:
         pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(tmp_path / "out.ipynb"),
@@ -59,11 +61,12 @@ def test_out_of_order_run_says_which_notebook_first(tmp_path, name, first):
     assert f"Run notebooks/{first}.ipynb first" in err.value.evalue
 
 
+@pytest.mark.slow
 def test_notebook_02_with_the_stabilisers_and_with_a_bad_one(tmp_path):
     """Hinge loss, spectral normalisation and a moving-average generator through notebooks 01-02 at tiny size
-    (tests/tiny.yaml, like the student versions, keeps the plain DCGAN); then a bad value, refused before training."""
+    (gan_ad/tiny.yaml, like the student versions, keeps the plain DCGAN); then a bad value, refused before training."""
     settings = {"gan_loss": "hinge", "spectral_norm": True, "ema_decay": 0.9}
-    tiny = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
+    tiny = yaml.safe_load(TINY_FILE.read_text())
     run_dir = run_pipeline("stab", {**tiny, **settings}, runs_dir=tmp_path, echo=False, notebooks=PIPELINE[:2])
     model = read_json(run_dir / "model.json")
     for saved in (model, read_json(run_dir / "train_config.json")):

@@ -1,4 +1,4 @@
-"""Issue #15: labelled images of your own through the same notebooks, at tiny size (``tests/tiny.yaml``)."""
+"""Issue #15: labelled images of your own through the same notebooks, at tiny size (``gan_ad/tiny.yaml``)."""
 import math
 from pathlib import Path
 
@@ -10,11 +10,14 @@ import yaml
 
 from conftest import write_image_folder
 from gan_ad import data
+from gan_ad.assignments import TINY_FILE
 from gan_ad.detectors import NOTEBOOKS
 from gan_ad.files import Run, read_json
 from gan_ad.runner import PIPELINE, run_pipeline
 
-TINY = yaml.safe_load((Path(__file__).parent / "tiny.yaml").read_text())
+pytestmark = pytest.mark.slow  # whole pipeline runs
+
+TINY = yaml.safe_load(TINY_FILE.read_text())
 
 
 def outputs(path):

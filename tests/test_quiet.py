@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from gan_ad import quiet
 from gan_ad.files import PROJECT_ROOT
 
@@ -16,6 +18,7 @@ def python(code, **env):
                           check=True, timeout=180)
 
 
+@pytest.mark.slow  # TensorFlow started in a new process
 def test_import_gan_ad_first_silences_tensorflow_startup():
     done = python("import gan_ad, keras, tensorflow as tf; print(int(tf.constant(1) + 1))")
     assert done.stdout == "2\n"

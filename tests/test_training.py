@@ -46,6 +46,7 @@ def test_monitor_indexes_a_seeded_subset_of_the_training_images():
     assert len(training.ValidationAUROC(train, x, np.zeros(16), np.arange(8)).train_images) == 40  # fewer than index_size: all
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_training_resumes_after_the_last_checkpoint(tmp_path):
     fit(tmp_path, 2)
     (tmp_path / "checkpoints" / "epoch_002.keras").unlink()  # as if stopped while saving epoch 2
@@ -60,6 +61,7 @@ def test_training_resumes_after_the_last_checkpoint(tmp_path):
     pd.testing.assert_frame_equal(longer, history)
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_checkpoints_beyond_the_resume_point_are_dropped(tmp_path):
     fit(tmp_path, 3)
     (tmp_path / "checkpoints" / "epoch_002.keras").unlink()
@@ -73,6 +75,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
         fit(tmp_path, 2, config={**CONFIG, "width": 8})
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_unreadable_checkpoint_is_reported(tmp_path):
     fit(tmp_path, 1)
     (tmp_path / "checkpoints" / "epoch_001.keras").write_bytes(b"garbage")
@@ -80,6 +83,7 @@ def test_unreadable_checkpoint_is_reported(tmp_path):
         fit(tmp_path, 2)
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_same_seed_same_weights(tmp_path):
     a, _ = fit(tmp_path / "a", 1, gan=tiny_gan(3))
     b, _ = fit(tmp_path / "b", 1, gan=tiny_gan(3))
@@ -87,6 +91,7 @@ def test_same_seed_same_weights(tmp_path):
         np.testing.assert_array_equal(va.numpy(), vb.numpy())
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_export_models_saves_the_chosen_epoch(tmp_path):
     gan, _ = fit(tmp_path, 2)
     training.export_models(gan, tmp_path, 1)
@@ -103,6 +108,7 @@ def test_load_models_before_training_says_what_to_run(tmp_path):
         training.load_models(tmp_path)
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_the_seed_sets_the_noise_stream(tmp_path):
     def losses(seed, folder):
         gan = training.make_gan(*(tiny_gan(0).generator, tiny_gan(0).discriminator), seed=seed)
@@ -121,6 +127,7 @@ def test_distribution_strategy_names():
         training.distribution_strategy("tpu")
 
 
+@pytest.mark.slow  # trains networks for a while
 def test_training_under_a_mirrored_strategy_on_the_cpu(tmp_path):
     import tensorflow as tf
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
@@ -222,6 +229,7 @@ def test_checkpoints_keep_the_moving_average_and_export_it(tmp_path):
     assert not np.allclose(generator(z).numpy(), trained.generator(z, training=False).numpy())
 
 
+@pytest.mark.slow  # trains networks for a while
 @pytest.mark.parametrize("gan_loss, spectral_norm, ema_decay", [
     ("hinge", False, 0.0), ("bce", True, 0.0), ("bce", False, 0.999), ("hinge", True, 0.9)])
 def test_each_stabiliser_trains_with_fit(tmp_path, gan_loss, spectral_norm, ema_decay):
