@@ -67,10 +67,10 @@ bench: install  ## time every detector of $(RUN) on its test set; copied into fi
 	cp $(RUN)/bench.md $(RUN)/bench.json figures/
 	$(PY) -m gan_ad readme
 
-readme: install  ## regenerate the README's result tables from the files in figures/
+readme: install  ## regenerate the result tables of README.md and docs/*.md from the files in figures/
 	$(PY) -m gan_ad readme
 
-book: install  ## the course website: README and notebooks 01-06 as executed in $(RUN), into $(BOOK)/html
+book: install  ## the course website: README, docs/ pages and notebooks 01-06 as executed in $(RUN), into $(BOOK)/html
 	$(PY) book/build.py --run $(RUN) --out $(BOOK)
 
 book-screenshot: install  ## the README's picture of the website: the book test, run on the book of $(RUN)

@@ -1,16 +1,21 @@
-"""Build the course website: README as the home page, notebooks 01-06 as executed in a run.
+"""Build the course website: README as the home page, the docs/ pages as its guide, notebooks 01-06 as executed in a run.
 
 ``python book/build.py --run runs/default --out runs/book`` (``make book RUN=...``) lays out a Sphinx
 source folder in ``OUT/_source`` and builds it with ``book/conf.py`` into ``OUT/html`` (open
 ``OUT/html/index.html``). Pages:
 
-- ``index``: README.md; its links to repository files that are not pages (``sweeps/lam.yaml``, ...)
-  point at GitHub, its figures are copied;
+- ``index``: README.md;
+- ``docs/NAME``: the pages of ``docs/`` (the "Guide" of the sidebar, in the order of GUIDE, then any
+  other page). In these pages and the README, links to one another (``docs/results.md#speed``,
+  ``notebooks.md``, ``../README.md``) and to the lessons' notebooks become links between the site's pages,
+  figures (``figures/*.png``) are copied, and links to repository files that are not pages
+  (``sweeps/lam.yaml``, ...) point at GitHub;
 - ``notebooks/NAME``: the executed notebook of the run (``RUN/NAME.ipynb``) with its outputs, or the
   notebook of ``notebooks/`` without outputs when the run has none (06, the demo, needs a live kernel).
   Under its title: "Open in Colab" and the source on GitHub, from REPOSITORY and BRANCH in conf.py.
 """
 import argparse
+import posixpath
 import re
 import runpy
 import shutil
@@ -25,6 +30,7 @@ BOOK_DIR = Path(__file__).resolve().parent
 ROOT = BOOK_DIR.parent
 NOTEBOOKS = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation",
              "06_interactive_demo")
+GUIDE = ("notebooks", "instructors", "own-data", "batch-runs", "demo", "results", "development")
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 
 
@@ -42,22 +48,53 @@ def source_link(path, s):
     return f"{s['REPOSITORY_URL']}/blob/{s['BRANCH']}/{path}"
 
 
-def home_page(source, s):
-    """README.md with its repository links made absolute and its figures copied; the lessons as the toctree."""
+def guide():
+    """The names of the pages of docs/: those of GUIDE first, in its order, then any other."""
+    pages = {p.stem for p in (ROOT / "docs").glob("*.md")}
+    return [name for name in GUIDE if name in pages] + sorted(pages - set(GUIDE))
+
+
+def site_pages():
+    """Map each repository file that is a page of the site to its source file in the book."""
+    pages = {"README.md": "index.md"}
+    pages.update({f"docs/{name}.md": f"docs/{name}.md" for name in guide()})
+    pages.update({f"notebooks/{name}.ipynb": f"notebooks/{name}.ipynb" for name in NOTEBOOKS})
+    return pages
+
+
+def relinked(page, source, s):
+    """The Markdown of repository file ``page`` with its links made to work in the book laid out in ``source``.
+
+    A link to another page (README.md, docs/*.md, a lesson's notebook) becomes a link to its page, anchor
+    kept; a figure is copied beside the pages; any other repository file is linked on GitHub.
+    """
+    pages = site_pages()
+    here = posixpath.dirname(pages[page])
+
     def relink(match):
         bang, text, target = match.groups()
         if re.match(r"^[a-z]+:|^#", target):
             return match.group(0)
-        path = target.split("#")[0]
+        path, hash_, anchor = target.partition("#")
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(page), path))
+        if path in pages:
+            return f"{bang}[{text}]({posixpath.relpath(pages[path], here or '.')}{hash_}{anchor})"
         if path.startswith("figures/") and path.endswith(".png") and (ROOT / path).exists():
             (source / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / path, source / path)
-            return match.group(0)
-        return f"{bang}[{text}]({source_link(target, s)})"
+            return f"{bang}[{text}]({posixpath.relpath(path, here or '.')})"
+        return f"{bang}[{text}]({source_link(path + hash_ + anchor, s)})"
 
-    text = LINK.sub(relink, (ROOT / "README.md").read_text())
+    return LINK.sub(relink, (ROOT / page).read_text())
+
+
+def home_page(source, s):
+    """README.md relinked (see ``relinked``); the guide and the lessons as the toctrees."""
+    docs = "\n".join(f"docs/{name}" for name in guide())
     lessons = "\n".join(f"notebooks/{name}" for name in NOTEBOOKS)
-    return text + f"\n\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{lessons}\n```\n"
+    return (relinked("README.md", source, s)
+            + f"\n\n```{{toctree}}\n:hidden:\n:caption: Guide\n\n{docs}\n```\n"
+            + f"\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{lessons}\n```\n")
 
 
 def lesson(name, run_dir, s):
@@ -87,7 +124,10 @@ def stage(run_dir, source):
     s = settings()
     shutil.rmtree(source, ignore_errors=True)
     (source / "notebooks").mkdir(parents=True)
+    (source / "docs").mkdir()
     (source / "index.md").write_text(home_page(source, s))
+    for name in guide():
+        (source / "docs" / f"{name}.md").write_text(relinked(f"docs/{name}.md", source, s))
     for name in NOTEBOOKS:
         nbformat.write(lesson(name, run_dir, s), source / "notebooks" / f"{name}.ipynb")
 

@@ -28,7 +28,7 @@ suppress_warnings = ["mystnb.unknown_mime_type"]
 nb_execution_mode = "off"  # the notebooks come executed from a run (06 comes as it is in notebooks/)
 nb_merge_streams = True  # Keras' progress bar: one block per cell, not one per write
 myst_enable_extensions = ["dollarmath", "amsmath"]
-myst_heading_anchors = 3  # README's links to its own sections (#your-own-data)
+myst_heading_anchors = 3  # links to sections of the README and docs/ pages (docs/results.md#speed)
 
 html_theme = "sphinx_book_theme"
 html_theme_options = {

@@ -29,12 +29,12 @@ def main(argv=None):
                      help="run seeds 0..N-1 into runs/NAME/seed=K and report mean ± std")
     grid_cmd = sub.add_parser("sweep", help="run the pipeline over a grid of parameters (see gan_ad/sweep.py)")
     grid_cmd.add_argument("grid", help="YAML file with name, fixed and grid")
-    for batch in (run, grid_cmd):  # several runs at once: see gan_ad/sweep.py and README, Running on a cluster
+    for batch in (run, grid_cmd):  # several runs at once: see gan_ad/sweep.py and docs/batch-runs.md, Running on a cluster
         batch.add_argument("--workers", type=int, default=1, metavar="N",
                            help="runs at once on this machine, each with cores/N threads (default: 1, one after another)")
         batch.add_argument("--cluster", metavar="ADDRESS", help="run each run as a task of the Dask scheduler at ADDRESS")
     sub.add_parser("params", help="list every notebook's parameters and defaults")
-    sub.add_parser("readme", help="regenerate the README's result tables from figures/ (see gan_ad/report.py)")
+    sub.add_parser("readme", help="regenerate the result tables of README.md and docs/*.md from figures/ (see gan_ad/report.py)")
     timing = sub.add_parser("bench", help="time every detector of a finished run on its test set (see gan_ad/bench.py)")
     timing.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
     timing.add_argument("--anogan-steps", type=int, default=500, help="AnoGAN search steps per image (default: 500)")
@@ -60,8 +60,10 @@ def main(argv=None):
               f"(train/CLASS/*.png, test/CLASS/*.png); use it with -p dataset {args.folder}")
         return 0
     if args.command == "readme":
-        from .report import update_readme
-        print("README.md tables " + ("updated from figures/" if update_readme() else "already match figures/"))
+        from .report import PROJECT_ROOT, update_pages
+        changed = update_pages()
+        print("Generated tables " + (f"updated from figures/ in {', '.join(str(p.relative_to(PROJECT_ROOT)) for p in changed)}"
+                                     if changed else "of README.md and docs/ already match figures/"))
         return 0
     if args.command == "params":
         for notebook, params in runner.pipeline_parameters().items():

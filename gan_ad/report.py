@@ -1,9 +1,10 @@
-"""Report: the README's result tables, generated from the committed files in ``figures/``.
+"""Report: the result tables of the README and ``docs/``, generated from the committed files in ``figures/``.
 
-``python -m gan_ad readme`` (run by ``make figures``, ``make reference`` and ``make bench``) rewrites
-every table of ``README.md`` that stands between ``<!-- generated: NAME -->`` and
-``<!-- end: NAME -->``; ``tests/test_readme.py`` fails when the README and ``figures/`` disagree.
-So no number in those tables is typed by hand.
+``python -m gan_ad readme`` (run by ``make figures``, ``make reference``, ``make fashion`` and ``make bench``)
+rewrites every table of ``README.md`` and of the pages ``docs/*.md`` that stands between
+``<!-- generated: NAME -->`` and ``<!-- end: NAME -->`` (a table may stand in several pages);
+``tests/test_readme.py`` fails when a page and ``figures/`` disagree. So no number in those tables is
+typed by hand.
 """
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from .files import PROJECT_ROOT, read_json
 
 FIGURES = PROJECT_ROOT / "figures"
 README = PROJECT_ROOT / "README.md"
+DOCS = PROJECT_ROOT / "docs"
 MARKER = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(.*?)(<!-- end: (?P=name) -->)", re.S)
 
 
@@ -71,7 +73,7 @@ def render(text, generated):
     def fill(match):
         name = match.group("name")
         if name not in generated:
-            raise KeyError(f"README names a generated table {name!r}; there are {', '.join(generated)}.")
+            raise KeyError(f"a page names a generated table {name!r}; there are {', '.join(generated)}.")
         return match.group(1) + generated[name] + match.group(4)
     return MARKER.sub(fill, text)
 
@@ -83,3 +85,22 @@ def update_readme(readme=README, figures=FIGURES):
     after = render(before, tables(figures))
     readme.write_text(after)
     return after != before
+
+
+
+def pages(readme=README, docs=DOCS):
+    """The pages that may hold generated tables: the README and every ``docs/*.md``."""
+    return [Path(readme), *sorted(Path(docs).glob("*.md"))]
+
+
+def update_pages(readme=README, docs=DOCS, figures=FIGURES):
+    """Rewrite the generated tables of the README and of every page of ``docs``; returns the pages that changed."""
+    generated = tables(figures)
+    changed = []
+    for page in pages(readme, docs):
+        before = page.read_text()
+        after = render(before, generated)
+        if after != before:
+            page.write_text(after)
+            changed.append(page)
+    return changed

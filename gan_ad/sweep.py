@@ -387,7 +387,7 @@ def connect(address, timeout=None):
     from distributed.comm import connect as open_comm
 
     timeout = timeout or CONNECT_TIMEOUT
-    hint = "start one with `dask scheduler` and give the address it prints (see README, Running on a cluster)"
+    hint = "start one with `dask scheduler` and give the address it prints (see docs/batch-runs.md, Running on a cluster)"
 
     async def probe():  # fails fast and quietly, unlike a Client that cannot connect
         comm = await open_comm(address, timeout=timeout)
@@ -414,7 +414,7 @@ def cluster_threads(client):
         machines = client.run(machine)  # also checks that every worker can import gan_ad
     except Exception as err:
         raise SweepError(f"The Dask workers cannot run gan_ad ({describe(err)}); install the project on every "
-                         "worker machine (see README, Running on a cluster).") from None
+                         "worker machine (see docs/batch-runs.md, Running on a cluster).") from None
     slots = {}  # host -> runs at once there: one per worker thread
     for address, nthreads in client.nthreads().items():
         if address in machines:

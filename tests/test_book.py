@@ -1,4 +1,4 @@
-"""The course website, built from the tiny run of `make test` and read in Chromium, offline.
+"""The course website (the README, the pages of docs/ and the lessons), built from the tiny run of `make test` and read in Chromium, offline.
 
 Every page opens with nothing fetched from outside this machine, every image loads, every internal link
 and anchor leads somewhere, the maths is typeset by the MathJax the site carries, and each lesson links
@@ -27,6 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 BUILD = runpy.run_path(str(PROJECT_ROOT / "book" / "build.py"))
 SCREENSHOT = RUNS_DIR / "screenshots" / "book.png"
 LESSONS = BUILD["NOTEBOOKS"]
+GUIDE = BUILD["guide"]()  # the pages of docs/, in the sidebar's order
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,12 @@ def site(book):
 
 
 def pages():
-    return ["index.html", *(f"notebooks/{name}.html" for name in LESSONS)]
+    return ["index.html", *(f"docs/{name}.html" for name in GUIDE), *(f"notebooks/{name}.html" for name in LESSONS)]
+
+
+def guide_titles():
+    """The title of each docs/ page: its first line, '# Title'."""
+    return [(PROJECT_ROOT / "docs" / f"{name}.md").read_text().splitlines()[0].removeprefix("# ") for name in GUIDE]
 
 
 def ids(path):
@@ -61,8 +67,13 @@ def ids(path):
 
 
 def test_build_lays_out_readme_and_every_lesson(book):
-    for page in pages():
+    assert {"notebooks", "results", "development"} <= set(GUIDE)
+    for page in pages():  # the home page, every page of docs/ and every lesson
         assert (book / page).exists(), page
+    home = (book / "index.html").read_text()
+    for name in GUIDE:  # the README's links to the docs pages lead to their pages of the site
+        assert f'href="docs/{name}.html' in home, name
+    assert (book / "docs" / "results.html").read_text().count("<img") >= 10  # the figures, copied beside the pages
     assert (book / ".nojekyll").exists()  # GitHub Pages serves _static/
     assert (book / "_static" / "mathjax" / "tex-chtml.js").exists()
     settings = BUILD["settings"]()
@@ -110,7 +121,8 @@ def test_every_page_in_chromium(book, site):
                 images = page.eval_on_selector_all("img", "all => all.map(i => [i.src, i.complete && i.naturalWidth > 0])")
                 pytest.fail(f"{path}: images that do not load: {[src for src, ok in images if not ok]}")
             nav = page.eval_on_selector_all("nav.bd-docs-nav a", "all => all.map(a => a.textContent.trim())")
-            assert [n[:2] for n in nav] == ["01", "02", "03", "04", "05", "Is"], nav  # the lessons, in order
+            assert nav[:len(GUIDE)] == guide_titles(), nav  # the guide (docs/), then the lessons, in order
+            assert [n[:2] for n in nav[len(GUIDE):]] == ["01", "02", "03", "04", "05", "Is"], nav
             links = page.eval_on_selector_all("a[href]", "all => all.map(a => a.href)")
             for href in links:
                 url = urlparse(href)

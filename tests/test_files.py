@@ -80,15 +80,37 @@ def test_metrics_are_saved_read_and_forgotten_through_the_run(tmp_path):
     assert not (tmp_path / "metrics.json").exists()
 
 
+def markdown_tables(text):
+    """Every Markdown table of ``text`` as (header cells, rows of cells)."""
+    tables, block = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif block:
+            if len(block) > 1 and set("".join(block[1])) <= set("-: "):
+                tables.append((block[0], block[2:]))
+            block = []
+    return tables
+
+
+def test_markdown_tables_are_read_by_their_header():
+    text = "intro\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\n| not | a table |\n"
+    assert markdown_tables(text) == [(["a", "b"], [["1", "2"], ["3", "4"]])]
+
+
 def test_the_readme_lists_each_artefact_beside_the_notebook_that_writes_it():
-    """The README's table of notebooks and what they write agrees with files.ARTEFACTS."""
-    readme = (files.PROJECT_ROOT / "README.md").read_text()
-    rows = {line.split("|")[1].strip(" `"): line.split("|")[3] for line in readme.splitlines()
-            if line.startswith("| `0") and line.count("|") == 4}
-    assert set(rows) == set(files.ARTEFACTS.values())
-    for name, notebook in files.ARTEFACTS.items():
+    """The table of notebooks and what they write (in the README or a page of docs/) agrees with files.ARTEFACTS."""
+    pages = [files.PROJECT_ROOT / "README.md", *sorted((files.PROJECT_ROOT / "docs").glob("*.md"))]
+    found = [(page, header, rows) for page in pages for header, rows in markdown_tables(page.read_text())
+             if "notebook" in header and "writes into the run folder" in header]
+    assert len(found) == 1, [page.name for page, _, _ in found]  # one table, in one page
+    page, header, rows = found[0]
+    notebook, writes = header.index("notebook"), header.index("writes into the run folder")
+    table = {row[notebook].strip("`"): row[writes] for row in rows}
+    assert set(table) == set(files.ARTEFACTS.values()), page.name
+    for name, notebook_name in files.ARTEFACTS.items():
         shown = f"`{name}/" if name.startswith("detectors/") or name == "checkpoints" else f"`{name}`"
-        assert shown in rows[notebook], (name, notebook)
+        assert shown in table[notebook_name], (page.name, name, notebook_name)
 
 
 def test_save_parameters_keeps_earlier_notebooks_and_drops_later_ones(tmp_path):

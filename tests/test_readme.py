@@ -1,13 +1,30 @@
-"""The README's result tables are generated from figures/: they must say what those files say."""
+"""The result tables of the README and docs/ are generated from figures/: they must say what those files say."""
 import pytest
 
 from gan_ad import report
 
 
-def test_readme_tables_match_the_figures():
-    text = report.README.read_text()
-    assert {m.group("name") for m in report.MARKER.finditer(text)} == set(report.tables())
-    assert text == report.render(text, report.tables()), "README tables differ from figures/: run `make readme`"
+def test_every_generated_table_of_every_page_matches_the_figures():
+    generated, named = report.tables(), set()
+    pages = report.pages()
+    assert report.README in pages and len(pages) > 1  # the README and the pages of docs/
+    for page in pages:
+        text = page.read_text()
+        named |= {m.group("name") for m in report.MARKER.finditer(text)}
+        assert text == report.render(text, generated), f"{page.name}: tables differ from figures/: run `make readme`"
+    assert named == set(generated)  # every table of figures/ is shown somewhere, and no page names one that is not
+
+
+def test_update_pages_rewrites_the_marked_blocks_of_the_readme_and_docs(tmp_path):
+    readme, docs = tmp_path / "README.md", tmp_path / "docs"
+    docs.mkdir()
+    readme.write_text("<!-- generated: reference -->\nold\n<!-- end: reference -->\n")
+    (docs / "results.md").write_text("<!-- generated: bench -->\nold\n<!-- end: bench -->\n")
+    (docs / "plain.md").write_text("no tables\n")
+    changed = report.update_pages(readme, docs)
+    assert changed == [readme, docs / "results.md"]
+    assert report.tables()["bench"] in (docs / "results.md").read_text()
+    assert report.update_pages(readme, docs) == []
 
 
 def test_render_fills_only_the_marked_blocks():

@@ -183,7 +183,7 @@ def test_an_unreachable_scheduler_fails_before_any_run(tmp_path, monkeypatch, ca
     assert main(["sweep", str(grid), "--cluster", "tcp://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: Cannot reach a Dask scheduler at tcp://127.0.0.1:1 (OSError: Timed out")
-    assert err.count("\n") == 0 and err.endswith("(see README, Running on a cluster).")
+    assert err.count("\n") == 0 and err.endswith("(see docs/batch-runs.md, Running on a cluster).")
     assert not (sweep.RUNS_DIR / name).exists()
 
 
