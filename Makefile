@@ -34,7 +34,7 @@ system:  ## Debian's chromium for the browser tests (a test tool's own browser d
 test: install system  ## everything: the tiny run (papermill), every test on it (GAN_AD_TINY_RUN), then nbval on its notebooks
 	rm -rf runs/nbval
 	$(PY) -m gan_ad run --name nbval -f gan_ad/tiny.yaml
-	GAN_AD_TINY_RUN=runs/nbval $(PY) -m pytest -q -p no:cacheprovider tests
+	GAN_AD_TINY_RUN=runs/nbval $(PY) -m pytest -q -p no:cacheprovider --durations=20 tests
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider runs/nbval
 
 app: install  ## serve the interactive demo (notebook 06) with Voila, using the model of $(RUN)
