@@ -53,6 +53,7 @@ class GAN(keras.Model):
         self.seed = seed
         self.gan_loss, self.ema_decay = gan_loss, ema_decay
         self.seed_generator = keras.random.SeedGenerator(seed)  # the noise z fed to the generator
+        self.noise_start = self.seed_generator.state.numpy().copy()  # see resume_noise
         self.ema_generator = None
         if ema_decay:
             self.ema_generator = keras.models.clone_model(generator)
@@ -84,6 +85,17 @@ class GAN(keras.Model):
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         seed = tf.math.floormod(seed + tf.cast(tf.stack([0, replica]), seed.dtype), tf.int32.max - 1)
         return tf.random.stateless_normal((batch, self.latent_dim), seed=tf.cast(seed, "int32"))
+
+    NOISE_DRAWS = 2  # calls of noise() per train_step
+
+    def resume_noise(self):
+        """Put the noise where it stood after the steps trained so far (after ``load_weights`` of a checkpoint).
+
+        A checkpoint keeps the optimizers' step count but not the seed generator's state, so a resumed
+        training would draw again the z of the first steps; with this it draws those an uninterrupted one would.
+        """
+        steps = int(self.g_optimizer.iterations.numpy())
+        self.seed_generator.state.assign(self.noise_start + np.array([0, self.NOISE_DRAWS * steps], self.noise_start.dtype))
 
     def d_loss(self, real_logits, fake_logits):
         """The discriminator's loss: say *real* to real digits and *fake* to generated ones."""
@@ -256,6 +268,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.save(tmp)
 
 
+# Keras' fit (3.x) makes two iterators of the dataset per epoch: one at its start (no steps_per_epoch given) and
+# one at its end, not used; tests/test_training.py checks that a resumed training meets an uninterrupted one.
+ITERATORS_PER_EPOCH = 2
 CHECKPOINT_FORMAT = 2  # raised when training changes, so that older checkpoints are not resumed
 
 
@@ -292,6 +307,9 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
             gan.load_weights(path)
         except Exception as err:
             raise ValueError(f"Checkpoint {path} cannot be read ({err}). Delete it to resume from the one before.") from err
+        gan.resume_noise()
+        for _ in range(ITERATORS_PER_EPOCH * initial_epoch):  # each iterator reshuffles: skip those of the epochs
+            iter(dataset)                                      # trained, so the resumed ones see the same batches
         print(f"Resuming from {path.name} (epoch {initial_epoch} of {epochs}).")
     if history_csv.exists() and history_csv.stat().st_size == 0:
         history_csv.unlink()  # CSVLogger opened it, then training stopped before an epoch ended

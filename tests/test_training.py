@@ -60,6 +60,15 @@ def test_training_resumes_after_the_last_checkpoint(tmp_path):
     pd.testing.assert_frame_equal(longer, history)
 
 
+def test_a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    straight, history = fit(tmp_path / "straight", 3)
+    fit(tmp_path / "resumed", 1)  # stopped after epoch 1; the resumed epochs draw the same z and batches
+    resumed, resumed_history = fit(tmp_path / "resumed", 3)
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    pd.testing.assert_frame_equal(resumed_history, history)
+
+
 def test_checkpoints_beyond_the_resume_point_are_dropped(tmp_path):
     fit(tmp_path, 3)
     (tmp_path / "checkpoints" / "epoch_002.keras").unlink()
