@@ -12,7 +12,7 @@ import pandas as pd
 import tensorflow as tf
 
 from .baselines import FEATURE_KNN, FeatureKNN
-from .files import atomic_path, read_json, require, write_json
+from .files import DamagedFileError, atomic_path, load_json, load_keras, load_table, reading, require, write_json
 from .inversion import Inverter
 from .metrics import auroc
 from .plots import image_grid, save_fig
@@ -295,18 +295,20 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
     saved = {epoch: path for epoch, path in all_saved.items() if epoch <= epochs}
     config = {**config, "format": CHECKPOINT_FORMAT}
     config_path = run_dir / "train_config.json"
-    if saved and config_path.exists() and read_json(config_path) != config:
+    if saved and not config_path.exists():
+        raise DamagedFileError(f"{config_path} does not exist beside the checkpoints in {ckpt_dir}, so what they were trained "
+                               "with is unknown; notebooks/02_train_gan.ipynb writes it: delete checkpoints/ and run that "
+                               "notebook again with the same run_dir, or use another run_dir.")
+    if saved and load_json(config_path) != config:
         raise ValueError(
-            f"{run_dir} holds checkpoints trained with {read_json(config_path)}, not {config}. "
+            f"{run_dir} holds checkpoints trained with {load_json(config_path)}, not {config}. "
             "Use another run_dir, or delete its checkpoints/ folder to train from scratch.")
     write_json(config_path, config)
     initial_epoch = 0
     if saved:
         initial_epoch, path = list(saved.items())[-1]
-        try:
+        with reading(path):  # a damaged checkpoint: named; delete it to resume from the one before
             gan.load_weights(path)
-        except Exception as err:
-            raise ValueError(f"Checkpoint {path} cannot be read ({err}). Delete it to resume from the one before.") from err
         gan.resume_noise()
         for _ in range(ITERATORS_PER_EPOCH * initial_epoch):  # each iterator reshuffles: skip those of the epochs
             iter(dataset)                                      # trained, so the resumed ones see the same batches
@@ -315,7 +317,10 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
         history_csv.unlink()  # CSVLogger opened it, then training stopped before an epoch ended
     if history_csv.exists():  # keep the rows of epochs that have a checkpoint and will not be trained again
         keep = [e for e in all_saved if e <= initial_epoch or initial_epoch == epochs]
-        rows = pd.read_csv(history_csv)
+        rows = load_table(history_csv)
+        with reading(history_csv):
+            if not set(keep) <= set(rows["epoch"] + 1):
+                raise ValueError(f"it lacks the rows of epochs {sorted(set(keep) - set(rows['epoch'] + 1))}, which have checkpoints")
         with atomic_path(history_csv) as tmp:
             rows[(rows["epoch"] + 1).isin(keep)].to_csv(tmp, index=False)
     if initial_epoch < epochs:
@@ -326,14 +331,15 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
         callbacks += [keras.callbacks.CSVLogger(str(history_csv), append=True), EpochCheckpoint(ckpt_dir)]
         gan.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
                 shuffle=False)  # the tf.data pipeline shuffles already
-    history = pd.read_csv(history_csv)
+    history = load_table(history_csv)
     history["epoch"] += 1  # CSVLogger counts from 0; people count from 1
     return history[history["epoch"] <= epochs].reset_index(drop=True)
 
 
 def export_models(gan, run_dir, epoch):
     """Load checkpoint ``epoch`` into ``gan``; save its ``inference_generator`` and discriminator as the run's models."""
-    gan.load_weights(run_dir / "checkpoints" / f"epoch_{epoch:03d}.keras")
+    with reading(run_dir / "checkpoints" / f"epoch_{epoch:03d}.keras") as path:
+        gan.load_weights(path)
     for name, model in (("generator", gan.inference_generator), ("discriminator", gan.discriminator)):
         with atomic_path(run_dir / f"{name}.keras") as tmp:
             model.save(tmp)
@@ -341,5 +347,4 @@ def export_models(gan, run_dir, epoch):
 
 def load_models(run_dir):
     """Return the ``(generator, discriminator)`` that :func:`export_models` saved in ``run_dir``."""
-    return tuple(keras.models.load_model(require(run_dir, f"{name}.keras"))
-                 for name in ("generator", "discriminator"))
+    return tuple(load_keras(require(run_dir, f"{name}.keras")) for name in ("generator", "discriminator"))

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from gan_ad import data, models, training
+from gan_ad.files import DamagedFileError
 
 CONFIG = {"latent_dim": 8, "width": 4}
 
@@ -85,7 +86,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
 def test_unreadable_checkpoint_is_reported(tmp_path):
     fit(tmp_path, 1)
     (tmp_path / "checkpoints" / "epoch_001.keras").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="epoch_001.keras cannot be read"):
+    with pytest.raises(DamagedFileError, match="epoch_001.keras is damaged and cannot be read.*02_train_gan"):
         fit(tmp_path, 2)
 
 
