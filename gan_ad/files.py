@@ -123,6 +123,8 @@ def reading(path):
             raise
         run_dir, _, notebook = found
         reason = " ".join(f"{type(err).__name__}: {err}".split())
+        if "File not found" in reason and path.exists():  # what Keras says of a file that is there but not a .keras
+            reason = "not a file Keras can open"
         reason = reason if len(reason) <= 120 else reason[:117] + "..."
         raise DamagedFileError(
             f"{path} is damaged and cannot be read ({reason}); notebooks/{notebook}.ipynb writes it: delete it and run "
