@@ -6,7 +6,7 @@ from pathlib import Path
 import papermill as pm
 import yaml
 
-from . import assignments, bench, data, grading, image_folders, runner, sweep
+from . import assignments, bench, data, grading, image_folders, params as declared, runner, sweep
 from .detectors import DetectorError
 from .files import MissingStepError
 
@@ -33,7 +33,8 @@ def main(argv=None):
         batch.add_argument("--workers", type=int, default=1, metavar="N",
                            help="runs at once on this machine, each with cores/N threads (default: 1, one after another)")
         batch.add_argument("--cluster", metavar="ADDRESS", help="run each run as a task of the Dask scheduler at ADDRESS")
-    sub.add_parser("params", help="list every notebook's parameters and defaults")
+    listing = sub.add_parser("params", help="list every parameter: its notebooks, default, what it takes and its meaning")
+    listing.add_argument("--markdown", action="store_true", help="as a Markdown table (for the docs)")
     sub.add_parser("readme", help="regenerate the result tables of README.md and docs/*.md from figures/ (see gan_ad/report.py)")
     timing = sub.add_parser("bench", help="time every detector of a finished run on its test set (see gan_ad/bench.py)")
     timing.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
@@ -66,10 +67,7 @@ def main(argv=None):
                                      if changed else "of README.md and docs/ already match figures/"))
         return 0
     if args.command == "params":
-        for notebook, params in runner.pipeline_parameters().items():
-            print(notebook)
-            for name, default in params.items():
-                print(f"  {name} = {default}")
+        print(declared.table(markdown=args.markdown), end="")
         return 0
     if args.command == "bench":
         try:
@@ -86,8 +84,7 @@ def main(argv=None):
                           [k for k in grid if k != "seed"])
         params = {}
         if args.parameters_file:
-            with open(args.parameters_file) as f:
-                params.update(yaml.safe_load(f) or {})
+            params.update(sweep.read_yaml_mapping(args.parameters_file))
         params.update({key: runner.parse_value(value) for key, value in args.parameter})
         if args.seeds:
             if args.start or args.stop:
@@ -95,7 +92,7 @@ def main(argv=None):
             if "seed" in params:
                 raise runner.ParameterError("--seeds sets the seed of each run; drop -p seed.")
             grid = {"seed": list(range(args.seeds))}
-            sweep.check_grid(params, grid)
+            sweep.check_grid(params, grid)  # every run's parameters, before the first starts
             return report(sweep.run_grid(args.name, params, grid, workers=args.workers, cluster=args.cluster), [])
         if args.workers != 1 or args.cluster:
             raise runner.ParameterError("--workers and --cluster share out several runs; give --seeds N too.")

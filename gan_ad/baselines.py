@@ -11,6 +11,7 @@ from keras import layers
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from .files import load_arrays, reading
 from .detectors import BASELINE, GAN, Detector, Explanation, check_images, load_networks, save_networks
 from .models import feature_extractor, predict_batches, seed_everything
 
@@ -70,8 +71,8 @@ class PCAReconstruction(Detector):
     @classmethod
     def _from_folder(cls, folder, settings):
         detector = cls(**settings)
-        with np.load(folder / "pca.npz") as f:
-            detector.pca = _Projection(f["mean"], f["components"])
+        f = load_arrays(folder / "pca.npz", ["mean", "components"])
+        detector.pca = _Projection(f["mean"], f["components"])
         return detector
 
 
@@ -133,9 +134,10 @@ class KNNDistance(Detector):
                             **({} if self.train_images is None else {"train_images": self.train_images}))
 
     def _load_state(self, folder):
-        with np.load(folder / "index.npz") as f:
+        f = load_arrays(folder / "index.npz")
+        with reading(folder / "index.npz"):
             self.pca = _Projection(f["mean"], f["components"])
-            self._index(f["codes"], f["train_images"] if "train_images" in f.files else None)
+        self._index(f["codes"], f.get("train_images"))
         return self
 
     @classmethod

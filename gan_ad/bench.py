@@ -39,6 +39,14 @@ def _measure(key, run_dir, options):
             "scores": scores, "index": idx, "seconds": seconds, "peak_mib": peak_mib}
 
 
+def check_inputs(run_dir):
+    """Read every file the benchmark's processes will read (each detector, the split), so that a missing or damaged
+    one is said at once, with the notebook that writes it again; returns the test split."""
+    check_run(run_dir)
+    Run(run_dir).detectors()
+    return Run(run_dir).split("test")
+
+
 def subset(is_anomaly, n, seed=0):
     """Indices of ``n`` test images, half normal and half anomalous where the classes allow, sorted."""
     rng = np.random.default_rng(seed)
@@ -61,8 +69,8 @@ def run_bench(run_dir, anogan_steps=500, anogan_images=500, echo=True):
     run_dir = Path(run_dir).resolve()
     if anogan_steps < 1 or anogan_images < 2:
         raise ValueError("Need anogan_steps >= 1 and anogan_images >= 2.")
-    check_run(run_dir)  # at once, not after AnoGAN's quarter of an hour
-    _, _, is_anomaly = Run(run_dir).split("test")
+    _, _, is_anomaly = check_inputs(run_dir)  # at once, not after AnoGAN's quarter of an hour
+
     n_test = len(is_anomaly)
     options = {"anogan_steps": anogan_steps, "subset": subset(is_anomaly, min(anogan_images, n_test))}
     rows = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import DATA_DIR, atomic_path, read_json, require, write_json
+from .files import DATA_DIR, atomic_path, load_arrays, load_json, read_json, require, write_json  # noqa: F401 (read_json: tests)
 
 DATASETS = ("mnist", "fashion_mnist")
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -390,14 +390,13 @@ def load_split(run_dir, part, data_dir=DATA_DIR):
     the copy notebook 01 saved in the run folder (``dataset.npz``), so changing the original
     files afterwards does not change the run.
     """
-    config = read_json(require(run_dir, "split.json"))
-    with np.load(require(run_dir, "split.npz")) as f:
-        idx = f[part]
+    config = load_json(require(run_dir, "split.json"))
+    idx = load_arrays(require(run_dir, "split.npz"), [part])[part]
     if config["dataset"] in DATASETS:
         x_train, y_train, x_test, y_test = load_dataset(config["dataset"], data_dir)
     else:
-        with np.load(require(run_dir, CACHE)) as f:
-            x_train, y_train, x_test, y_test = (f[k] for k in KEYS)
+        cached = load_arrays(require(run_dir, CACHE), KEYS)
+        x_train, y_train, x_test, y_test = (cached[k] for k in KEYS)
     x, y = (x_test, y_test) if part == "test" else (x_train, y_train)
     digits = y[idx]
     return scale(x[idx]), digits, np.isin(digits, config["anomaly_digits"]).astype("int32")

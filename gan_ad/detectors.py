@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .files import ARTEFACTS, RUNS_DIR, atomic_dir, read_json, require
+from .files import ARTEFACTS, RUNS_DIR, DamagedFileError, MissingStepError, atomic_dir, load_arrays, load_json, load_keras, require
 
 FORMAT = 1  # raised when the saved layout changes, so that older detector folders are refused
 GAN, BASELINE = "GAN score", "baseline"
@@ -38,6 +38,10 @@ _CLASSES = {}
 
 class DetectorError(RuntimeError):
     """Raised for a detector that is missing, unreadable, uncalibrated or from another run."""
+
+
+class DamagedDetectorError(DetectorError, DamagedFileError):
+    """Raised for a file of a saved detector that cannot be read; its sentence names the file and the notebook."""
 
 
 @dataclass
@@ -173,9 +177,7 @@ def save_networks(folder, **networks):
 
 def load_networks(folder, *names):
     """The Keras models that :func:`save_networks` wrote, in the order of ``names``."""
-    import keras
-
-    return [keras.models.load_model(folder / f"{name}.keras") for name in names]
+    return [load_keras(folder / f"{name}.keras") for name in names]
 
 
 def load(folder):
@@ -187,11 +189,13 @@ def load(folder):
 
     folder = Path(folder)
     refit = "Fit it again (notebook {nb}, or `python -m gan_ad run --name NAME --from {nb}` for a whole run)."
+    if not (folder / "detector.json").exists():
+        raise DetectorError(f"{folder} holds no detector (no detector.json).")
     try:
-        record = read_json(folder / "detector.json")
-    except FileNotFoundError:
-        raise DetectorError(f"{folder} holds no detector (no detector.json).") from None
-    except (OSError, ValueError) as err:
+        record = load_json(folder / "detector.json")
+    except DamagedFileError as err:
+        raise DamagedDetectorError(str(err)) from err
+    except (OSError, ValueError) as err:  # a detector folder outside a run
         raise DetectorError(f"{folder}/detector.json cannot be read ({err}).") from err
     key = record.get("key")
     if record.get("format") != FORMAT or key not in _CLASSES:
@@ -199,8 +203,10 @@ def load(folder):
                             + refit.format(nb=NOTEBOOKS.get(key, FITTING_NOTEBOOKS[0])))
     try:
         detector = _CLASSES[key]._from_folder(folder, record["settings"])
-        detector.normal_scores = np.load(folder / "normal_scores.npy")
-    except Exception as err:  # a truncated .keras or .npz: the user needs the same advice whatever broke
+        detector.normal_scores = load_arrays(folder / "normal_scores.npy")
+    except MissingStepError as err:  # a file of the folder, missing, truncated or garbage: named, with its notebook
+        raise DamagedDetectorError(str(err)) from err
+    except Exception as err:  # files that load but do not fit together
         raise DetectorError(f"{folder} is damaged ({type(err).__name__}: {err}). " + refit.format(nb=NOTEBOOKS[key])) from err
     detector.threshold, detector.false_alarm_rate = record["threshold"], record["false_alarm_rate"]
     detector.validation, detector.info, detector.split = record["validation"], record["info"], record["split"]
@@ -209,11 +215,11 @@ def load(folder):
 
 def split_fingerprint(run_dir):
     """A short hash of a run's split (dataset, classes and image indices): the same only for the same split."""
-    config = read_json(require(run_dir, "split.json"))
+    config = load_json(require(run_dir, "split.json"))
     digest = hashlib.sha256(json.dumps([config["dataset"], config["normal_digits"], config["anomaly_digits"]]).encode())
-    with np.load(require(run_dir, "split.npz")) as f:
-        for part in ("train", "val", "test"):
-            digest.update(np.ascontiguousarray(f[part], dtype="int64").tobytes())
+    parts = load_arrays(require(run_dir, "split.npz"), ["train", "val", "test"])
+    for part in ("train", "val", "test"):
+        digest.update(np.ascontiguousarray(parts[part], dtype="int64").tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -254,7 +260,8 @@ def _missing(run_dir, key):
         except ValueError:  # a run outside runs/
             how = f"notebooks {', '.join(nb[:2] for nb in FITTING_NOTEBOOKS[:-1])} and {FITTING_NOTEBOOKS[-1][:2]} on it again"
         return f"{run_dir} was made before detectors were saved in run folders. Refit them, keeping its GAN, with {how}."
-    return (f"{run_dir} has no fitted detector {key!r}. Run notebooks/{NOTEBOOKS[key]}.ipynb first with this "
+    return (f"{run_dir} has no fitted detector {key!r} ({run_dir / 'detectors' / key / 'detector.json'} does not exist). "
+            f"Run notebooks/{NOTEBOOKS[key]}.ipynb first with this "
             f"run_dir, or the whole pipeline with `python -m gan_ad run`.")
 
 

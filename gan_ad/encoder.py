@@ -21,7 +21,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from .baselines import feature_vectors
 from .data import train_dataset
-from .files import atomic_path, require
+from .files import atomic_path, load_arrays, load_keras, require
 from .detectors import GAN, Detector, Explanation, check_images, load_networks, save_networks
 from .inversion import AnoGAN, score_terms
 from .models import feature_extractor, predict_batches
@@ -94,7 +94,7 @@ def fit_encoder(training, train_images, val_images, run_dir, epochs, batch_size=
 
 def load_encoder(run_dir):
     """Return the encoder that :func:`fit_encoder` saved in ``run_dir``."""
-    return keras.models.load_model(require(run_dir, "encoder.keras"))
+    return load_keras(require(run_dir, "encoder.keras"))
 
 
 def encode(encoder, images, batch_size=500):
@@ -193,5 +193,5 @@ class EncoderMemory(Detector):
     @classmethod
     def _from_folder(cls, folder, settings):
         detector = cls(*load_networks(folder, "encoder", "generator", "discriminator"), **settings)
-        detector._index(np.load(folder / "codes.npy"))
+        detector._index(load_arrays(folder / "codes.npy"))
         return detector

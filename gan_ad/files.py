@@ -38,6 +38,10 @@ class MissingStepError(RuntimeError):
     """Raised when a notebook needs a file that an earlier notebook writes."""
 
 
+class DamagedFileError(MissingStepError):
+    """Raised for a file of a run that is there but cannot be read: truncated, overwritten, from something else."""
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
@@ -52,6 +56,9 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, a file-size limit: the previous version stays, and the file is named
+        sentence = f"{path} could not be written ({err.strerror or err}); its previous version, if any, is left as it was"
+        raise (OSError(err.errno, sentence) if err.errno else OSError(sentence)) from err
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -83,16 +90,105 @@ ARTEFACTS = {
 }
 
 
+def artefact_of(path):
+    """``(run_dir, name, notebook)`` for a path inside a run folder: the entry of :data:`ARTEFACTS` it is or lies in."""
+    path = Path(path)
+    found = [(len(relative), (run_dir, name, notebook)) for run_dir in path.parents for name, notebook in ARTEFACTS.items()
+             if (relative := path.relative_to(run_dir).as_posix()) == name or relative.startswith(name + "/")]
+    return max(found, key=lambda f: f[0])[1] if found else None  # detectors/anogan/generator.keras: the detector's
+
+
+@contextmanager
+def reading(path):
+    """The one place a file of a run is opened: what a library raises for it (JSON, NumPy, zip, HDF5, Keras, pandas),
+    missing, truncated or garbage, becomes a :class:`MissingStepError` or :class:`DamagedFileError` sentence that
+    names the file and the notebook that writes it again.
+
+    ``with reading(path): value = library.load(path)``; the block may raise ``ValueError`` itself for content
+    that parses but is not what was written (a JSON list instead of a mapping, a table without its columns).
+    """
+    path = Path(path)
+    try:
+        yield path
+    except MissingStepError:
+        raise
+    except FileNotFoundError:
+        found = artefact_of(path)
+        if found is None:
+            raise
+        raise MissingStepError(_missing_sentence(path, found[0], found[2])) from None
+    except Exception as err:
+        found = artefact_of(path)
+        if found is None:
+            raise
+        run_dir, _, notebook = found
+        reason = " ".join(f"{type(err).__name__}: {err}".split())
+        if "File not found" in reason and path.exists():  # what Keras says of a file that is there but not a .keras
+            reason = "not a file Keras can open"
+        reason = reason if len(reason) <= 120 else reason[:117] + "..."
+        raise DamagedFileError(
+            f"{path} is damaged and cannot be read ({reason}); notebooks/{notebook}.ipynb writes it: delete it and run "
+            f"that notebook again with the same run_dir ({run_dir}), or `python -m gan_ad run --name NAME --from {notebook}`."
+        ) from err
+
+
+def load_json(path):
+    """The mapping a JSON file of a run holds, read through :func:`reading`."""
+    with reading(path):
+        value = json.loads(Path(path).read_bytes())
+        if not isinstance(value, dict):
+            raise ValueError(f"a JSON {type(value).__name__}, not the mapping that was written")
+    return value
+
+
+def load_arrays(path, keys=None):
+    """Map name -> array of an ``.npz`` file of a run (all of them, or ``keys``), read whole through :func:`reading`;
+    an ``.npy`` file gives its one array."""
+    import numpy as np
+
+    with reading(path):
+        if Path(path).suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        with np.load(path, allow_pickle=False) as f:
+            return {key: f[key] for key in (keys or f.files)}
+
+
+def load_table(path):
+    """A CSV of a run with one row per epoch (``history.csv``, ``encoder_history.csv``), read through :func:`reading`;
+    a file cut short or without its ``epoch`` column is refused."""
+    import pandas as pd
+
+    with reading(path):
+        text = Path(path).read_bytes()
+        if text and not text.endswith(b"\n"):
+            raise ValueError("it ends in the middle of a line")
+        table = pd.read_csv(path)
+        if "epoch" not in table.columns or list(table["epoch"]) != list(range(len(table))):
+            raise ValueError("not a table with one row per epoch from epoch 0")
+    return table
+
+
+def load_keras(path):
+    """A Keras model saved as ``.keras`` in a run, read through :func:`reading`."""
+    import keras
+
+    with reading(path):
+        if not Path(path).exists():
+            raise FileNotFoundError(path)  # Keras says "File not found" for a file that is there but not a .keras
+        return keras.models.load_model(path)
+
+
+def _missing_sentence(path, run_dir, notebook):
+    return (f"{path} does not exist. Run notebooks/{notebook}.ipynb first with the same "
+            f"run_dir ({run_dir}), or run the pipeline up to it with `python -m gan_ad run --to {notebook}` "
+            f"(in a notebook, as in a fresh Colab runtime: `!python -m gan_ad run --to {notebook}`).")
+
+
 def require(run_dir, name):
     """Return ``run_dir/name`` (an entry of :data:`ARTEFACTS`), or stop with a sentence naming the notebook that writes it."""
     path = Path(run_dir) / name
     if not path.exists():
-        notebook = ARTEFACTS[name]
-        raise MissingStepError(
-            f"{path} does not exist. Run notebooks/{notebook}.ipynb first with the same "
-            f"run_dir ({run_dir}), or run the pipeline up to it with `python -m gan_ad run --to {notebook}` "
-            f"(in a notebook, as in a fresh Colab runtime: `!python -m gan_ad run --to {notebook}`)."
-        )
+        raise MissingStepError(_missing_sentence(path, run_dir, ARTEFACTS[name]))
     return path
 
 
@@ -141,7 +237,15 @@ class Run:
 
     def settings(self, name):
         """The content of a JSON artefact: ``split.json``, ``model.json``, ``train_config.json``, ``metrics.json``."""
-        return read_json(self.path(name))
+        return load_json(self.path(name))
+
+    def table(self, name):
+        """A CSV artefact with one row per epoch: ``history.csv`` (notebook 02), ``encoder_history.csv`` (04)."""
+        return load_table(self.path(name))
+
+    def arrays(self, name):
+        """Map name -> array of an ``.npz`` artefact, e.g. ``test_scores.npz`` (notebook 05's scores of every detector)."""
+        return load_arrays(self.path(name))
 
     def split(self, part):
         """``(images, digits, is_anomaly)`` of ``train``, ``val`` or ``test`` (:func:`gan_ad.data.load_split`)."""
@@ -198,6 +302,6 @@ class Run:
 
         path = self.dir / "parameters.json"
         earlier = PIPELINE[:PIPELINE.index(notebook)]
-        recorded = {nb: p for nb, p in (read_json(path) if path.exists() else {}).items() if nb in earlier}
+        recorded = {nb: p for nb, p in (load_json(require(self.dir, "parameters.json")) if earlier else {}).items() if nb in earlier}
         recorded[notebook] = {name: namespace[name] for name in notebook_parameters(notebook) if name != "run_dir"}
         write_json(path, recorded)

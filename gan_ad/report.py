@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import params
 from .detectors import NOTEBOOKS
 from .files import PROJECT_ROOT, read_json
 
@@ -63,6 +64,7 @@ def tables(figures=FIGURES):
     metrics = read_json(figures / "metrics.json")
     generated = {"default-run": default_run(metrics), "per-digit": per_digit(metrics),
                  "reference": reference(figures / "reference_summary.csv", metrics), "bench": (figures / "bench.md").read_text()}
+    generated["parameters"] = params.table(markdown=True)  # from the declaration, not from figures/
     if (figures / "fashion_summary.csv").exists():  # make fashion
         generated["fashion-reference"] = reference(figures / "fashion_summary.csv", metrics)
     return generated

@@ -16,15 +16,12 @@ import yaml
 from .data import DATASETS
 from .detectors import NOTEBOOKS
 from .files import NOTEBOOK_DIR, RUNS_DIR, Run
+from .params import ParameterError, check_values
 
 # The kernel's own log (a warning about TCP on loopback at start, "KeyboardInterrupt caught in kernel" when
 # papermill stops it) is about the kernel, not the notebook; kept off the terminal of `make run`.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 PIPELINE = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation")
-
-
-class ParameterError(ValueError):
-    """Raised for a parameter that no notebook of the pipeline declares."""
 
 
 def notebook_parameters(notebook):
@@ -85,12 +82,13 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
     params = resolve_dataset(dict(params or {}))
     declared = pipeline_parameters()
     check_parameters(params, declared)
+    params = check_values(params)  # the declaration's types and ranges (gan_ad/params.py), before anything is written
     run_dir = (Path(runs_dir) / name).resolve()
     first = PIPELINE.index(notebooks[0])
     if first > 0:
         if not (run_dir / f"{PIPELINE[first - 1]}.ipynb").exists():
             raise ParameterError(f"{run_dir} has no executed notebooks before {notebooks[0]}; run the whole pipeline instead.")
-        params = {**recorded_parameters(run_dir), **params}
+        params = check_values({**recorded_parameters(run_dir), **params})
     run_dir.mkdir(parents=True, exist_ok=True)
     for notebook, names in declared.items():
         if notebook not in notebooks:

@@ -48,6 +48,7 @@ from tqdm import tqdm
 from .environment import cpu_count, thread_environment
 from .files import PROJECT_ROOT, RUNS_DIR, MissingStepError, Run, atomic_path, read_json, write_json
 from .plots import save_fig
+from .params import check_values
 from .runner import ParameterError, check_parameters, pipeline_parameters, run_pipeline
 
 METRICS = ("auroc", "auprc", "f1")  # each detector's test metrics
@@ -64,7 +65,7 @@ class SweepError(RuntimeError):
 def read_grid(path):
     """Read and check a grid file; return ``(name, fixed, grid)``. Errors name the bad entry."""
     path = Path(path)
-    spec = yaml.safe_load(path.read_text()) or {}
+    spec = read_yaml_mapping(path, "a grid file")
     unknown_keys = sorted(set(spec) - {"name", "fixed", "grid"})
     if unknown_keys:
         raise ParameterError(f"{path}: unknown key(s) {unknown_keys}; a grid file has name, fixed and grid.")
@@ -76,6 +77,22 @@ def read_grid(path):
     return spec.get("name", path.stem), fixed, grid
 
 
+def read_yaml_mapping(path, what="a parameters file"):
+    """The mapping a YAML file holds (empty for an empty file), or :class:`ParameterError` in one sentence."""
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParameterError(f"{path} does not exist; give {what} that does.") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ParameterError(f"{path} cannot be read as YAML ({' '.join(str(err).split())}).") from None
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise ParameterError(f"{path} must be {what} holding a YAML mapping (KEY: VALUE lines); got a {type(spec).__name__}.")
+    return spec
+
+
 def check_grid(fixed, grid):
     """Refuse, before any run starts, unknown parameters, empty value lists and a parameter set twice."""
     for name, values in grid.items():
@@ -85,6 +102,10 @@ def check_grid(fixed, grid):
     if both:
         raise ParameterError(f"{both} are both fixed and in the grid; keep each in one place.")
     check_parameters({**fixed, **grid}, pipeline_parameters())
+    check_values(fixed)
+    for name, values in grid.items():  # a point takes one value of each list: checking every value checks every point
+        for value in values:
+            check_values({name: value})
 
 
 def run_name(point):

@@ -12,7 +12,7 @@ import pandas as pd
 import tensorflow as tf
 
 from .baselines import FEATURE_KNN, FeatureKNN
-from .files import atomic_path, read_json, require, write_json
+from .files import DamagedFileError, atomic_path, load_json, load_keras, load_table, reading, require, write_json
 from .inversion import Inverter
 from .metrics import auroc
 from .plots import image_grid, save_fig
@@ -53,6 +53,7 @@ class GAN(keras.Model):
         self.seed = seed
         self.gan_loss, self.ema_decay = gan_loss, ema_decay
         self.seed_generator = keras.random.SeedGenerator(seed)  # the noise z fed to the generator
+        self.noise_start = self.seed_generator.state.numpy().copy()  # see resume_noise
         self.ema_generator = None
         if ema_decay:
             self.ema_generator = keras.models.clone_model(generator)
@@ -84,6 +85,17 @@ class GAN(keras.Model):
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         seed = tf.math.floormod(seed + tf.cast(tf.stack([0, replica]), seed.dtype), tf.int32.max - 1)
         return tf.random.stateless_normal((batch, self.latent_dim), seed=tf.cast(seed, "int32"))
+
+    NOISE_DRAWS = 2  # calls of noise() per train_step
+
+    def resume_noise(self):
+        """Put the noise where it stood after the steps trained so far (after ``load_weights`` of a checkpoint).
+
+        A checkpoint keeps the optimizers' step count but not the seed generator's state, so a resumed
+        training would draw again the z of the first steps; with this it draws those an uninterrupted one would.
+        """
+        steps = int(self.g_optimizer.iterations.numpy())
+        self.seed_generator.state.assign(self.noise_start + np.array([0, self.NOISE_DRAWS * steps], self.noise_start.dtype))
 
     def d_loss(self, real_logits, fake_logits):
         """The discriminator's loss: say *real* to real digits and *fake* to generated ones."""
@@ -256,6 +268,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.model.save(tmp)
 
 
+# Keras' fit (3.x) makes two iterators of the dataset per epoch: one at its start (no steps_per_epoch given) and
+# one at its end, not used; tests/test_training.py checks that a resumed training meets an uninterrupted one.
+ITERATORS_PER_EPOCH = 2
 CHECKPOINT_FORMAT = 2  # raised when training changes, so that older checkpoints are not resumed
 
 
@@ -280,24 +295,32 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
     saved = {epoch: path for epoch, path in all_saved.items() if epoch <= epochs}
     config = {**config, "format": CHECKPOINT_FORMAT}
     config_path = run_dir / "train_config.json"
-    if saved and config_path.exists() and read_json(config_path) != config:
+    if saved and not config_path.exists():
+        raise DamagedFileError(f"{config_path} does not exist beside the checkpoints in {ckpt_dir}, so what they were trained "
+                               "with is unknown; notebooks/02_train_gan.ipynb writes it: delete checkpoints/ and run that "
+                               "notebook again with the same run_dir, or use another run_dir.")
+    if saved and load_json(config_path) != config:
         raise ValueError(
-            f"{run_dir} holds checkpoints trained with {read_json(config_path)}, not {config}. "
+            f"{run_dir} holds checkpoints trained with {load_json(config_path)}, not {config}. "
             "Use another run_dir, or delete its checkpoints/ folder to train from scratch.")
     write_json(config_path, config)
     initial_epoch = 0
     if saved:
         initial_epoch, path = list(saved.items())[-1]
-        try:
+        with reading(path):  # a damaged checkpoint: named; delete it to resume from the one before
             gan.load_weights(path)
-        except Exception as err:
-            raise ValueError(f"Checkpoint {path} cannot be read ({err}). Delete it to resume from the one before.") from err
+        gan.resume_noise()
+        for _ in range(ITERATORS_PER_EPOCH * initial_epoch):  # each iterator reshuffles: skip those of the epochs
+            iter(dataset)                                      # trained, so the resumed ones see the same batches
         print(f"Resuming from {path.name} (epoch {initial_epoch} of {epochs}).")
     if history_csv.exists() and history_csv.stat().st_size == 0:
         history_csv.unlink()  # CSVLogger opened it, then training stopped before an epoch ended
     if history_csv.exists():  # keep the rows of epochs that have a checkpoint and will not be trained again
         keep = [e for e in all_saved if e <= initial_epoch or initial_epoch == epochs]
-        rows = pd.read_csv(history_csv)
+        rows = load_table(history_csv)
+        with reading(history_csv):
+            if not set(keep) <= set(rows["epoch"] + 1):
+                raise ValueError(f"it lacks the rows of epochs {sorted(set(keep) - set(rows['epoch'] + 1))}, which have checkpoints")
         with atomic_path(history_csv) as tmp:
             rows[(rows["epoch"] + 1).isin(keep)].to_csv(tmp, index=False)
     if initial_epoch < epochs:
@@ -308,14 +331,15 @@ def fit_gan(gan, dataset, run_dir, epochs, config, monitor=None, verbose=1):
         callbacks += [keras.callbacks.CSVLogger(str(history_csv), append=True), EpochCheckpoint(ckpt_dir)]
         gan.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
                 shuffle=False)  # the tf.data pipeline shuffles already
-    history = pd.read_csv(history_csv)
+    history = load_table(history_csv)
     history["epoch"] += 1  # CSVLogger counts from 0; people count from 1
     return history[history["epoch"] <= epochs].reset_index(drop=True)
 
 
 def export_models(gan, run_dir, epoch):
     """Load checkpoint ``epoch`` into ``gan``; save its ``inference_generator`` and discriminator as the run's models."""
-    gan.load_weights(run_dir / "checkpoints" / f"epoch_{epoch:03d}.keras")
+    with reading(run_dir / "checkpoints" / f"epoch_{epoch:03d}.keras") as path:
+        gan.load_weights(path)
     for name, model in (("generator", gan.inference_generator), ("discriminator", gan.discriminator)):
         with atomic_path(run_dir / f"{name}.keras") as tmp:
             model.save(tmp)
@@ -323,5 +347,4 @@ def export_models(gan, run_dir, epoch):
 
 def load_models(run_dir):
     """Return the ``(generator, discriminator)`` that :func:`export_models` saved in ``run_dir``."""
-    return tuple(keras.models.load_model(require(run_dir, f"{name}.keras"))
-                 for name in ("generator", "discriminator"))
+    return tuple(load_keras(require(run_dir, f"{name}.keras")) for name in ("generator", "discriminator"))

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from gan_ad import data, models, training
+from gan_ad.files import DamagedFileError
 
 CONFIG = {"latent_dim": 8, "width": 4}
 
@@ -62,6 +63,16 @@ def test_training_resumes_after_the_last_checkpoint(tmp_path):
 
 
 @pytest.mark.slow  # trains networks for a while
+def test_a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    straight, history = fit(tmp_path / "straight", 3)
+    fit(tmp_path / "resumed", 1)  # stopped after epoch 1; the resumed epochs draw the same z and batches
+    resumed, resumed_history = fit(tmp_path / "resumed", 3)
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    pd.testing.assert_frame_equal(resumed_history, history)
+
+
+@pytest.mark.slow  # trains networks for a while
 def test_checkpoints_beyond_the_resume_point_are_dropped(tmp_path):
     fit(tmp_path, 3)
     (tmp_path / "checkpoints" / "epoch_002.keras").unlink()
@@ -79,7 +90,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
 def test_unreadable_checkpoint_is_reported(tmp_path):
     fit(tmp_path, 1)
     (tmp_path / "checkpoints" / "epoch_001.keras").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="epoch_001.keras cannot be read"):
+    with pytest.raises(DamagedFileError, match="epoch_001.keras is damaged and cannot be read.*02_train_gan"):
         fit(tmp_path, 2)
 
 
