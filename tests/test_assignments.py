@@ -272,7 +272,9 @@ def graded(release, tmp_path_factory):
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(1000)"))))
     hand_in(limits, "dies", "01_data_prep", edit(solution["01_data_prep"], lambda nb: nb.cells.insert(
         2, nbformat.v4.new_code_cell("import os\nos._exit(3)"))))
-    book = grading.grade_folder(limits, out, workers=2, time_limit=45, cell_time_limit=8, echo=False)
+    # the notebook's limit must leave "messy" room for its honest cells on a loaded machine (45 s did not once);
+    # only "stuck", whose cell ignores the interrupt that the cell limit sends, waits for it
+    book = grading.grade_folder(limits, out, workers=2, time_limit=120, cell_time_limit=8, echo=False)
     second = book, {p.stem: p.read_text() for p in (out / "feedback").glob("*.md")}
     return first, second, out
 
@@ -342,7 +344,7 @@ def test_time_limits_output_and_crashes(graded):
     assert "ModuleNotFoundError: No module named 'gan_ad_has_no_such_module'" in feedback["messy"]
     assert re.search(r"printed \d\.\d MB of output", feedback["messy"])
     stuck = book[(book["student"] == "stuck") & (book["notebook"] == "01_data_prep")]
-    assert set(stuck["status"]) == {"timed out"} and "time limit of 45 s" in feedback["stuck"]
+    assert set(stuck["status"]) == {"timed out"} and "time limit of 120 s" in feedback["stuck"]
     dies = book[(book["student"] == "dies") & (book["notebook"] == "01_data_prep")]
     assert set(dies["status"]) == {"failed"} and dies["points"].sum() == 0
     assert "the notebook's kernel died" in feedback["dies"]
