@@ -13,7 +13,8 @@ FEATURE_LAYER = "features"
 
 
 def seed_everything(seed):
-    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic (same seed, same run)."""
+    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic: the same seed gives the same run
+    on the same machine with the same number of threads (see gan_ad/environment.py)."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
