@@ -8,16 +8,17 @@ import time
 import pytest
 
 from gan_ad.assignments import TINY_FILE
+from gan_ad.environment import THREAD_VARIABLES
 from gan_ad.files import PROJECT_ROOT, Run
 
 TIMEOUT = 1800  # seconds one command of the test may take
 
 
-def start(home, name):
+def start(home, name, threads):
     """``python -m gan_ad run`` of the tiny run (2 epochs: notebook 02 has a checkpoint to resume from) in its own
-    process group, so that killing the group kills the kernels too. Its environment is this process's, which
-    made the ``tiny_run`` it is compared with: the same machine and the same threads."""
-    env = {**os.environ, "GAN_AD_HOME": str(home)}
+    process group, so that killing the group kills the kernels too. ``threads``: the thread variables to run with
+    (those the run it is compared with recorded; a Dask cluster started by another test sets some in this process)."""
+    env = {**{k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}, **threads, "GAN_AD_HOME": str(home)}
     command = [sys.executable, "-m", "gan_ad", "run", "--name", name, "-f", str(TINY_FILE)]
     log = open(home / f"{name}.log", "ab")
     return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -49,17 +50,19 @@ def comparable(metrics):
 def test_a_run_killed_in_02_04_and_05_and_run_again_ends_with_the_metrics_of_a_run_left_alone(tmp_path, tiny_run):
     (tmp_path / "data").symlink_to(PROJECT_ROOT / "data")  # MNIST as downloaded for the project
     run = tmp_path / "runs" / "killed"
-    process = start(tmp_path, "killed")
+    alone = Run(tiny_run).metrics()  # the tiny run of the other tests, made on this machine; the same threads here
+    threads = alone["environment"]["thread_variables"]
+    process = start(tmp_path, "killed", threads)
     kill_when(process, lambda: (run / "checkpoints" / "epoch_001.keras").exists())  # 02, after an epoch's checkpoint
     assert not (run / "checkpoints" / "epoch_002.keras").exists()
-    process = start(tmp_path, "killed")
+    process = start(tmp_path, "killed", threads)
     kill_when(process, lambda: (run / "04_encoder.ipynb").exists(), settle=8)  # 04 started, encoder training
     assert not (run / "encoder.keras").exists() or not (run / "05_evaluation.ipynb").exists()
-    process = start(tmp_path, "killed")
+    process = start(tmp_path, "killed", threads)
     kill_when(process, lambda: (run / "05_evaluation.ipynb").exists(), settle=8)
     assert not (run / "metrics.json").exists()
-    assert start(tmp_path, "killed").wait(TIMEOUT) == 0
-    killed, alone = Run(run).metrics(), Run(tiny_run).metrics()  # alone: the tiny run of the other tests
+    assert start(tmp_path, "killed", threads).wait(TIMEOUT) == 0
+    killed = Run(run).metrics()
     assert "Resuming from epoch_00" in (tmp_path / "killed.log").read_text()
     assert comparable(killed) == comparable(alone)
     print("killed in 02 (after epoch 1), 04 and 05, run again: metrics.json equal to the run left alone, "
