@@ -101,7 +101,8 @@ def main(argv=None):
         if last < first:
             raise runner.ParameterError(f"--to {args.stop} comes before --from {args.start}.")
         notebooks = runner.PIPELINE[first:last + 1]
-        run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only, notebooks=notebooks)
+        run_dir = runner.run_pipeline(args.name, params, prepare_only=args.prepare_only, notebooks=notebooks,
+                                       resume=args.start is None)
     except (runner.ParameterError, sweep.SweepError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -5,7 +5,14 @@ folder. Unlike papermill, which only warns, a parameter that no notebook declare
 that lists the valid ones. A ``dataset`` given as a path (anything but ``mnist`` and
 ``fashion_mnist``) is made absolute first, from the working directory of the caller: the notebooks
 run with ``notebooks/`` as theirs.
+
+Run again into the same folder (after a kill, a crash, a full disk), the runner skips the notebooks that
+finished earlier, as long as they would be given the same parameters, their source is unchanged and every
+file they wrote is still there as they wrote it (``pipeline.json`` holds their SHA-256 digests); it runs
+the rest. Once one notebook runs, all those after it run too.
 """
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -15,13 +22,15 @@ import yaml
 
 from .data import DATASETS
 from .detectors import NOTEBOOKS
-from .files import NOTEBOOK_DIR, RUNS_DIR, Run
+from .files import NOTEBOOK_DIR, RUNS_DIR, Run, write_json
 from .params import ParameterError, check_values
 
 # The kernel's own log (a warning about TCP on loopback at start, "KeyboardInterrupt caught in kernel" when
 # papermill stops it) is about the kernel, not the notebook; kept off the terminal of `make run`.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 PIPELINE = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation")
+LEDGER = "pipeline.json"  # notebook -> the parameters it was given, its source's and its files' digests
+RECORDS = {"parameters.json"}  # written by every notebook, each adding its own part: not a notebook's output
 
 
 def notebook_parameters(notebook):
@@ -69,7 +78,48 @@ def resolve_dataset(params):
     return params
 
 
-def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True, notebooks=PIPELINE):
+def digest(path):
+    """The SHA-256 of a file, in hex."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def snapshot(run_dir):
+    """Every file of a run folder but the ledger: relative path -> (size, modification time)."""
+    return {p.relative_to(run_dir).as_posix(): (s.st_size, s.st_mtime_ns) for p in Path(run_dir).rglob("*")
+            if p.is_file() and p.name != LEDGER for s in [p.stat()]}
+
+
+def read_ledger(run_dir):
+    """The run's ledger; an absent or damaged one is empty (every notebook runs again, which is always safe)."""
+    try:
+        ledger = json.loads((Path(run_dir) / LEDGER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return ledger if isinstance(ledger, dict) else {}
+
+
+def ledger_entry(run_dir, notebook, parameters, before):
+    """What a notebook that just finished was given and wrote (the files new or changed since ``before``)."""
+    written = sorted(rel for rel, stat in snapshot(run_dir).items() if before.get(rel) != stat and rel not in RECORDS)
+    return {"parameters": parameters, "source": digest(NOTEBOOK_DIR / f"{notebook}.ipynb"),
+            "files": {rel: digest(Path(run_dir) / rel) for rel in written}}
+
+
+def finished_earlier(run_dir, notebook, parameters, ledger):
+    """Whether ``notebook`` finished in ``run_dir`` with ``parameters`` and its source and files are unchanged."""
+    entry = ledger.get(notebook)
+    if not isinstance(entry, dict) or entry.get("parameters") != parameters or not entry.get("files"):
+        return False
+    if entry.get("source") != digest(NOTEBOOK_DIR / f"{notebook}.ipynb"):
+        return False
+    return all((Path(run_dir) / rel).is_file() and digest(Path(run_dir) / rel) == sha for rel, sha in entry["files"].items())
+
+
+def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=True, notebooks=PIPELINE, resume=True):
     """Run (or with ``prepare_only`` only parameterise) the pipeline notebooks into ``runs_dir/name``.
 
     Returns the run folder. With ``echo`` each notebook's name and what it prints (Keras' progress
@@ -77,7 +127,8 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
     notebooks in ``notebooks/`` are never changed. ``notebooks`` runs a part of the pipeline, in
     order: the first few (a test that stops early), or the last few in an existing run folder
     (``--from 03_latent_inversion``: keep the GAN, refit the detectors), where the parameters the
-    run was made with apply unless ``params`` changes them.
+    run was made with apply unless ``params`` changes them. With ``resume`` (not for ``--from``) the notebooks
+    that finished earlier with the same parameters are skipped (see the module's docstring).
     """
     params = resolve_dataset(dict(params or {}))
     declared = pipeline_parameters()
@@ -90,18 +141,36 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
             raise ParameterError(f"{run_dir} has no executed notebooks before {notebooks[0]}; run the whole pipeline instead.")
         params = check_values({**recorded_parameters(run_dir), **params})
     run_dir.mkdir(parents=True, exist_ok=True)
+    ledger = {} if prepare_only else read_ledger(run_dir)
+    skipping = resume and not prepare_only
     for notebook, names in declared.items():
         if notebook not in notebooks:
             continue
         chosen = {k: v for k, v in params.items() if k in names}
+        recorded = json.loads(json.dumps(chosen))  # as the ledger holds it: lists, not tuples
+        if skipping and finished_earlier(run_dir, notebook, recorded, ledger):
+            if echo:
+                print(f"== {notebook}: finished earlier with these parameters and its files are unchanged; skipped", flush=True)
+            continue
+        skipping = False  # what follows a notebook that runs depends on it: it runs too
         if echo:
             print(f"== {notebook} {chosen or ''}", flush=True)
+        if not prepare_only:
+            ledger = {k: v for k, v in ledger.items() if k in PIPELINE[:PIPELINE.index(notebook)]}
+            write_json(run_dir / LEDGER, ledger)  # this notebook and those after it: not finished
+            before = snapshot(run_dir)
         pm.execute_notebook(
             str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(run_dir / f"{notebook}.ipynb"),
             parameters={**chosen, "run_dir": str(run_dir)}, kernel_name="python3", cwd=str(NOTEBOOK_DIR),
             prepare_only=prepare_only, progress_bar=False,
             stdout_file=sys.stdout if echo else None, extra_arguments=KERNEL_ARGUMENTS,
         )
+        if not prepare_only:
+            entry = ledger_entry(run_dir, notebook, recorded, before)
+            for earlier in ledger.values():  # a file written again belongs to the last notebook that wrote it
+                earlier["files"] = {rel: sha for rel, sha in earlier.get("files", {}).items() if rel not in entry["files"]}
+            ledger[notebook] = entry
+            write_json(run_dir / LEDGER, ledger)
     return run_dir
 
 

@@ -1,4 +1,5 @@
-"""A tiny run killed with SIGKILL during notebooks 02, 04 and 05, then run again, ends with the metrics of a run left alone."""
+"""A tiny run killed with SIGKILL during notebooks 02, 04 and 05, then run again, skips what finished and ends with the
+metrics of a run left alone."""
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 from gan_ad.assignments import TINY_FILE
 from gan_ad.environment import THREAD_VARIABLES
 from gan_ad.files import PROJECT_ROOT, Run
+from gan_ad.runner import PIPELINE
 
 TIMEOUT = 1800  # seconds one command of the test may take
 
@@ -58,12 +60,16 @@ def test_a_run_killed_in_02_04_and_05_and_run_again_ends_with_the_metrics_of_a_r
     process = start(tmp_path, "killed", threads)
     kill_when(process, lambda: (run / "04_encoder.ipynb").exists(), settle=8)  # 04 started, encoder training
     assert not (run / "encoder.keras").exists() or not (run / "05_evaluation.ipynb").exists()
+    finished = {nb: (run / f"{nb}.ipynb").stat().st_mtime_ns for nb in PIPELINE[:3]}
     process = start(tmp_path, "killed", threads)
     kill_when(process, lambda: (run / "05_evaluation.ipynb").exists(), settle=8)
     assert not (run / "metrics.json").exists()
+    assert {nb: (run / f"{nb}.ipynb").stat().st_mtime_ns for nb in PIPELINE[:3]} == finished  # skipped, not run again
     assert start(tmp_path, "killed", threads).wait(TIMEOUT) == 0
     killed = Run(run).metrics()
-    assert "Resuming from epoch_00" in (tmp_path / "killed.log").read_text()
+    log = (tmp_path / "killed.log").read_text()
+    assert "Resuming from epoch_00" in log
+    assert log.count("finished earlier with these parameters") == 1 + 3 + 4  # 01 after the kill in 02, 01-03 after 04, 01-04 after 05
     assert comparable(killed) == comparable(alone)
-    print("killed in 02 (after epoch 1), 04 and 05, run again: metrics.json equal to the run left alone, "
-          "timings aside")
+    print("killed in 02 (after epoch 1), 04 and 05, run again: the finished notebooks skipped, metrics.json equal "
+          "to the run left alone, timings aside")

@@ -96,3 +96,69 @@ def test_cli_runs_the_pipeline_up_to_a_notebook(tmp_path, capsys):
     assert f"Notebooks written to {tmp_path / 'x'}" in capsys.readouterr().out
     assert main(["run", "--name", "never", "--from", "03_latent_inversion", "--to", "02_train_gan"]) == 2
     assert "comes before" in capsys.readouterr().err
+
+
+class FakePapermill:
+    """Stands in for papermill: each notebook writes a file of its own and adds to parameters.json, as the notebooks
+    do; ``fail`` names a notebook that dies half-way (after it wrote its file), as a killed one would."""
+
+    def __init__(self, fail=None):
+        self.ran, self.fail = [], fail
+
+    def __call__(self, source, output, parameters, **kwargs):
+        from pathlib import Path
+        name = Path(source).stem
+        self.ran.append(name)
+        run_dir = Path(parameters["run_dir"])
+        (run_dir / f"{name}.out").write_text(str(sorted(parameters.items())))
+        with open(run_dir / "parameters.json", "a") as record:
+            record.write(name)
+        if name == self.fail:
+            raise RuntimeError("killed")
+        nbformat.write(nbformat.v4.new_notebook(metadata={"papermill": {"parameters": parameters}}), output)
+
+
+def test_a_run_again_skips_the_notebooks_that_finished_with_the_same_parameters_and_files(tmp_path, monkeypatch):
+    fake = FakePapermill(fail="04_encoder")
+    monkeypatch.setattr(runner.pm, "execute_notebook", fake)
+    with pytest.raises(RuntimeError):
+        runner.run_pipeline("x", {"epochs": 2}, runs_dir=tmp_path, echo=False)
+    assert fake.ran == list(runner.PIPELINE[:4])
+    fake.ran, fake.fail = [], None
+    run_dir = runner.run_pipeline("x", {"epochs": 2}, runs_dir=tmp_path, echo=False)  # killed in 04: from 04 on
+    assert fake.ran == ["04_encoder", "05_evaluation"]
+    fake.ran = []
+    runner.run_pipeline("x", {"epochs": 2}, runs_dir=tmp_path, echo=False)  # finished: nothing runs
+    assert fake.ran == []
+    runner.run_pipeline("x", {"epochs": 3}, runs_dir=tmp_path, echo=False)  # 02's parameter changed: from 02 on
+    assert fake.ran == list(runner.PIPELINE[1:])
+    fake.ran = []
+    (run_dir / "03_latent_inversion.out").write_text("damaged")  # a file of 03 changed: from 03 on
+    runner.run_pipeline("x", {"epochs": 3}, runs_dir=tmp_path, echo=False)
+    assert fake.ran == list(runner.PIPELINE[2:])
+    fake.ran = []
+    (run_dir / "01_data_prep.ipynb").unlink()  # a file of 01 gone: everything
+    runner.run_pipeline("x", {"epochs": 3}, runs_dir=tmp_path, echo=False)
+    assert fake.ran == list(runner.PIPELINE)
+    fake.ran = []
+    (run_dir / runner.LEDGER).write_text('{"01_data_prep": ')  # a damaged ledger: everything, which is safe
+    runner.run_pipeline("x", {"epochs": 3}, runs_dir=tmp_path, echo=False)
+    assert fake.ran == list(runner.PIPELINE)
+
+
+def test_from_runs_again_what_it_names_even_when_it_finished(tmp_path, monkeypatch, capsys):
+    fake = FakePapermill()
+    monkeypatch.setattr(runner.pm, "execute_notebook", fake)
+    runner.run_pipeline("x", {}, runs_dir=tmp_path, echo=False)
+    fake.ran = []
+    runner.run_pipeline("x", {}, runs_dir=tmp_path, notebooks=runner.PIPELINE[2:], resume=False, echo=False)
+    assert fake.ran == list(runner.PIPELINE[2:])
+    fake.ran = []
+    runner.run_pipeline("x", {}, runs_dir=tmp_path)
+    assert fake.ran == [] and capsys.readouterr().out.count("finished earlier with these parameters") == 5
+    given = []
+    monkeypatch.setattr(runner, "run_pipeline", lambda *args, **kwargs: given.append(kwargs["resume"]) or tmp_path)
+    monkeypatch.setattr(runner, "summary", lambda run_dir: "")
+    assert main(["run", "--name", "x", "--from", "03_latent_inversion"]) == 0
+    assert main(["run", "--name", "x"]) == 0
+    assert given == [False, True]  # the command line: --from runs what it names again
