@@ -138,8 +138,8 @@ _DECLARED = [
     Parameter("batch_size", "int", 128, "training images per step of the GAN", (N02,), 1),
     Parameter("epochs", "int", 15, "passes over the training digits", (N02,), 1),
     Parameter("learning_rate", "float", 0.0002, "Adam step size of the GAN", (N02,), 0, 1, True),
-    Parameter("gan_loss", "choice", "bce", '"bce" (non-saturating DCGAN loss) or "hinge" (SN-GAN\'s hinge loss)', (N02,),
-              choices=("bce", "hinge")),
+    Parameter("gan_loss", "choice", "bce", '"bce" (non-saturating DCGAN loss), "hinge" (SN-GAN\'s hinge loss) or "wgan-gp" '
+              '(Wasserstein GAN with gradient penalty, f-AnoGAN\'s)', (N02,), choices=("bce", "hinge", "wgan-gp")),
     Parameter("spectral_norm", "bool", False, "spectral normalisation of every discriminator layer with weights", (N02,)),
     Parameter("ema_decay", "float", 0.0, "0: off; else a moving average of the generator's weights with this decay", (N02,), 0, 1,
               open_high=True),

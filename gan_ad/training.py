@@ -18,7 +18,7 @@ from .metrics import auroc
 from .plots import image_grid, save_fig
 
 
-GAN_LOSSES = ("bce", "hinge")
+GAN_LOSSES = ("bce", "hinge", "wgan-gp")
 
 
 def check_gan_settings(gan_loss, ema_decay):
@@ -33,8 +33,14 @@ def check_gan_settings(gan_loss, ema_decay):
 class GAN(keras.Model):
     """Generator and discriminator trained against each other.
 
-    ``gan_loss``: ``"bce"``, the non-saturating DCGAN loss (binary cross-entropy), or ``"hinge"``, the
-    hinge loss of SN-GAN (Lim & Ye, 2017; Miyato et al., 2018). ``ema_decay`` > 0 keeps
+    ``gan_loss``: ``"bce"``, the non-saturating DCGAN loss (binary cross-entropy); ``"hinge"``, the
+    hinge loss of SN-GAN (Lim & Ye, 2017; Miyato et al., 2018); or ``"wgan-gp"``, the Wasserstein GAN with
+    gradient penalty of Gulrajani et al. (2017), f-AnoGAN's GAN: the discriminator is a critic whose score
+    difference between real and generated digits estimates their Wasserstein distance, kept 1-Lipschitz by
+    a penalty ``GP_WEIGHT * (|grad critic(x_hat)| - 1)^2`` on random mixes ``x_hat`` of a real and a generated
+    digit, and trained ``N_CRITIC`` times per generator step (each with fresh noise, on the step's real batch).
+    The critic must have no batch normalisation (the penalty is per image): this discriminator has none.
+    ``ema_decay`` > 0 keeps
     ``ema_generator``, a second copy of the generator whose weights (BatchNorm statistics included) are
     an exponential moving average of the trained generator's, ``w_ema <- decay * w_ema + (1 - decay) * w``
     after every generator step (Yazici et al., 2019). The average starts at the initial weights, which
@@ -81,12 +87,21 @@ class GAN(keras.Model):
 
     def noise(self, batch):
         """A batch of latent vectors z ~ N(0, 1); under ``tf.distribute`` each replica draws its own."""
-        seed = self.seed_generator.next()  # the same on every replica: offset it by the replica's number
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        seed = tf.math.floormod(seed + tf.cast(tf.stack([0, replica]), seed.dtype), tf.int32.max - 1)
-        return tf.random.stateless_normal((batch, self.latent_dim), seed=tf.cast(seed, "int32"))
+        return tf.random.stateless_normal((batch, self.latent_dim), seed=self.replica_seed())
 
-    NOISE_DRAWS = 2  # calls of noise() per train_step
+    GP_WEIGHT = 10.0  # lambda of Gulrajani et al.
+    N_CRITIC = 5      # critic steps per generator step, as there
+
+    @property
+    def critic_steps(self):
+        """Discriminator (critic) updates per ``train_step``."""
+        return self.N_CRITIC if self.gan_loss == "wgan-gp" else 1
+
+    @property
+    def noise_draws(self):
+        """Draws of the seed generator per ``train_step``: z for each critic step (and, for WGAN-GP, the mixing
+        weights), then z for the generator."""
+        return self.critic_steps * (2 if self.gan_loss == "wgan-gp" else 1) + 1
 
     def resume_noise(self):
         """Put the noise where it stood after the steps trained so far (after ``load_weights`` of a checkpoint).
@@ -95,10 +110,31 @@ class GAN(keras.Model):
         training would draw again the z of the first steps; with this it draws those an uninterrupted one would.
         """
         steps = int(self.g_optimizer.iterations.numpy())
-        self.seed_generator.state.assign(self.noise_start + np.array([0, self.NOISE_DRAWS * steps], self.noise_start.dtype))
+        self.seed_generator.state.assign(self.noise_start + np.array([0, self.noise_draws * steps], self.noise_start.dtype))
+
+    def replica_seed(self):
+        """The next seed of the seed generator, offset by the replica's number (each replica draws its own)."""
+        seed = self.seed_generator.next()
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return tf.cast(tf.math.floormod(seed + tf.cast(tf.stack([0, replica]), seed.dtype), tf.int32.max - 1), "int32")
+
+    def gradient_penalty(self, real, fake):
+        """WGAN-GP's penalty: the mean of ``(|grad critic(x_hat)| - 1)^2`` over mixes ``x_hat = e real + (1 - e) fake``,
+        ``e ~ U(0, 1)`` per image; zero for a critic whose gradient has norm 1 everywhere between the two."""
+        e = tf.random.stateless_uniform((tf.shape(real)[0], 1, 1, 1), seed=self.replica_seed())
+        mixed = e * real + (1 - e) * fake
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            scores = self.discriminator(mixed, training=True)
+        grads = tape.gradient(scores, mixed)
+        norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+        return tf.reduce_mean(tf.square(norms - 1.0))
 
     def d_loss(self, real_logits, fake_logits):
         """The discriminator's loss: say *real* to real digits and *fake* to generated ones."""
+        if self.gan_loss == "wgan-gp":  # the critic: score real digits high, generated ones low (the penalty apart)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            return (tf.reduce_mean(fake_logits) - tf.reduce_mean(real_logits)) / replicas
         if self.gan_loss == "hinge":  # a margin: logits beyond +1 (real) or -1 (fake) cost nothing
             replicas = tf.distribute.get_strategy().num_replicas_in_sync  # divided like a Keras loss: gradients are summed
             return (tf.reduce_mean(tf.nn.relu(1 - real_logits)) + tf.reduce_mean(tf.nn.relu(1 + fake_logits))) / replicas
@@ -106,20 +142,29 @@ class GAN(keras.Model):
 
     def g_loss(self, fake_logits):
         """The generator's loss: make the discriminator say *real* to generated digits."""
-        if self.gan_loss == "hinge":
+        if self.gan_loss in ("hinge", "wgan-gp"):
             return -tf.reduce_mean(fake_logits) / tf.distribute.get_strategy().num_replicas_in_sync
         return self.bce(tf.ones_like(fake_logits), fake_logits)
 
-    def train_step(self, real):
-        batch = tf.shape(real)[0]
+    def critic_step(self, real, batch):
+        """One update of the discriminator; returns its loss."""
         z = self.noise(batch)
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
             d_loss = self.d_loss(real_logits, fake_logits)
+            if self.gan_loss == "wgan-gp":
+                replicas = tf.distribute.get_strategy().num_replicas_in_sync
+                d_loss += self.GP_WEIGHT * self.gradient_penalty(real, fake) / replicas
         grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return d_loss
+
+    def train_step(self, real):
+        batch = tf.shape(real)[0]
+        for _ in range(self.critic_steps):
+            d_loss = self.critic_step(real, batch)
 
         z = self.noise(batch)
         with tf.GradientTape() as tape:
@@ -165,12 +210,13 @@ def distribution_strategy(name="auto"):
 def make_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5, seed=0, gan_loss="bce", ema_decay=0.0):
     """Wrap the two networks in a compiled :class:`GAN` with DCGAN's Adam settings and noise seeded by ``seed``.
 
-    ``gan_loss`` and ``ema_decay``: see :class:`GAN`. Under a ``tf.distribute`` strategy, build the
+    ``gan_loss`` and ``ema_decay``: see :class:`GAN`; WGAN-GP takes Gulrajani et al.'s Adam betas (0, 0.9)
+    whatever ``beta_1`` says (momentum does not suit the critic's changing target). Under a ``tf.distribute`` strategy, build the
     networks and call this inside ``strategy.scope()``.
     """
     gan = GAN(generator, discriminator, seed, gan_loss, ema_decay)
-    gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1),
-                keras.optimizers.Adam(learning_rate, beta_1=beta_1))
+    betas = {"beta_1": 0.0, "beta_2": 0.9} if gan_loss == "wgan-gp" else {"beta_1": beta_1}
+    gan.compile(keras.optimizers.Adam(learning_rate, **betas), keras.optimizers.Adam(learning_rate, **betas))
     return gan
 
 

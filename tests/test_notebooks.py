@@ -78,11 +78,11 @@ def test_notebook_02_with_the_stabilisers_and_with_a_bad_one(tmp_path):
     np.testing.assert_array_equal(generator(z).numpy(), kept.ema_generator(z, training=False).numpy())  # the average
     assert any(isinstance(layer, keras.layers.SpectralNormalization) for layer in discriminator.layers)
     checkpoints = {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").iterdir()}
-    with pytest.raises(ParameterError, match="gan_loss must be one of 'bce', 'hinge'; got 'wgan'"):  # the runner's check
+    with pytest.raises(ParameterError, match="gan_loss must be one of 'bce', 'hinge', 'wgan-gp'; got 'wgan'"):  # the runner's check
         run_pipeline("stab", {"gan_loss": "wgan"}, runs_dir=tmp_path, echo=False, notebooks=("02_train_gan",))
     with pytest.raises(pm.PapermillExecutionError) as err:  # the notebook's own, as when it is run by hand
         pm.execute_notebook(str(NOTEBOOK_DIR / "02_train_gan.ipynb"), str(tmp_path / "out.ipynb"),
                             parameters={"run_dir": str(run_dir), "gan_loss": "wgan"}, kernel_name="python3",
                             cwd=str(NOTEBOOK_DIR), progress_bar=False)
-    assert err.value.ename == "ParameterError" and "gan_loss must be one of 'bce', 'hinge'; got 'wgan'." in err.value.evalue
+    assert err.value.ename == "ParameterError" and "gan_loss must be one of 'bce', 'hinge', 'wgan-gp'; got 'wgan'." in err.value.evalue
     assert {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").iterdir()} == checkpoints

@@ -44,7 +44,7 @@ def test_every_default_passes_its_own_check():
     ("memory_k", [], "memory_k must be a non-empty list of whole numbers of at least 1; got []."),
     ("feature_k", [1, "x"], "feature_k must be a non-empty list of whole numbers of at least 1; got [1, 'x']."),
     ("spectral_norm", "yes", "spectral_norm must be true or false; got 'yes'."),
-    ("gan_loss", "wgan", "gan_loss must be one of 'bce', 'hinge'; got 'wgan'."),
+    ("gan_loss", "wgan", "gan_loss must be one of 'bce', 'hinge', 'wgan-gp'; got 'wgan'."),
     ("epochs", True, "epochs must be a whole number of at least 1; got True."),
 ])
 def test_a_bad_value_is_refused_in_one_sentence_naming_the_parameter_what_it_got_and_what_it_takes(name, value, sentence):

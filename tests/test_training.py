@@ -63,10 +63,11 @@ def test_training_resumes_after_the_last_checkpoint(tmp_path):
 
 
 @pytest.mark.slow  # trains networks for a while
-def test_a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
-    straight, history = fit(tmp_path / "straight", 3)
-    fit(tmp_path / "resumed", 1)  # stopped after epoch 1; the resumed epochs draw the same z and batches
-    resumed, resumed_history = fit(tmp_path / "resumed", 3)
+@pytest.mark.parametrize("gan_loss", ["bce", pytest.param("wgan-gp", marks=pytest.mark.slow)])
+def test_a_resumed_training_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, gan_loss):
+    straight, history = fit(tmp_path / "straight", 3, gan=tiny_gan(gan_loss=gan_loss))
+    fit(tmp_path / "resumed", 1, gan=tiny_gan(gan_loss=gan_loss))  # stopped after epoch 1; the resumed epochs draw the same z and batches
+    resumed, resumed_history = fit(tmp_path / "resumed", 3, gan=tiny_gan(gan_loss=gan_loss))
     for a, b in zip(straight.weights, resumed.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     pd.testing.assert_frame_equal(resumed_history, history)
@@ -189,7 +190,7 @@ def test_choose_epoch_by_validation_or_the_last():
         choose_epoch(history, "best")
 
 
-# GAN stabilisers (#11): hinge loss, spectral normalisation, a moving average of the generator.
+# GAN stabilisers: hinge loss, spectral normalisation, a moving average of the generator, WGAN-GP.
 
 def test_losses_on_known_logits():
     real, fake = np.array([[2.0], [0.5], [-1.0]], "float32"), np.array([[-2.0], [0.0], [1.5]], "float32")
@@ -199,10 +200,35 @@ def test_losses_on_known_logits():
     bce = tiny_gan()
     assert float(bce.d_loss(real, fake)) == pytest.approx(np.mean(np.logaddexp(0, -real)) + np.mean(np.logaddexp(0, fake)), rel=1e-5)
     assert float(bce.g_loss(fake)) == pytest.approx(np.mean(np.logaddexp(0, -fake)), rel=1e-5)
+    wgan = tiny_gan(gan_loss="wgan-gp")  # the critic's scores: their difference, the penalty apart
+    assert float(wgan.d_loss(real, fake)) == pytest.approx((-2 + 0 + 1.5) / 3 - (2 + 0.5 - 1) / 3)
+    assert float(wgan.g_loss(fake)) == pytest.approx(-(-2 + 0 + 1.5) / 3)
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_the_gradient_penalty_of_a_linear_critic_is_its_slope_minus_one_squared(scale):
+    """A linear critic s(x) = w . x has the gradient w at every image, so the penalty is (|w| - 1)^2 whatever it mixes."""
+    critic = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1, use_bias=False)])
+    w = np.random.default_rng(0).standard_normal((784, 1)).astype("float32")
+    critic.layers[-1].set_weights([scale * w / np.linalg.norm(w)])
+    gan = training.make_gan(models.build_generator(8, 4), critic, gan_loss="wgan-gp")
+    real, fake = tiny_data(8), -tiny_data(8)
+    assert float(gan.gradient_penalty(real, fake)) == pytest.approx((scale - 1) ** 2, abs=1e-5)
+
+
+def test_a_wgan_gp_step_trains_the_critic_five_times_per_generator_step():
+    gan = tiny_gan(gan_loss="wgan-gp")
+    state = gan.seed_generator.state.numpy().copy()
+    logs = gan.train_step(tiny_data(32))
+    assert (int(gan.d_optimizer.iterations), int(gan.g_optimizer.iterations)) == (5, 1)
+    assert gan.noise_draws == 11 and tiny_gan().noise_draws == 2  # z and the mixing shares per critic step, z for G
+    assert gan.seed_generator.state.numpy()[1] - state[1] == 11  # what resume_noise counts on
+    assert np.isfinite(float(logs["d_loss"])) and np.isfinite(float(logs["g_loss"]))
+    assert float(gan.d_optimizer.beta_1) == 0.0 and float(gan.d_optimizer.beta_2) == 0.9  # Gulrajani et al.'s Adam
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"gan_loss": "wgan"}, "gan_loss must be one of 'bce', 'hinge', not 'wgan'"),
+    ({"gan_loss": "wgan"}, "gan_loss must be one of 'bce', 'hinge', 'wgan-gp', not 'wgan'"),
     ({"ema_decay": 1.5}, "ema_decay must be 0 .* between 0 and 1 .*, not 1.5"),
     ({"ema_decay": 1}, "ema_decay must be"),
     ({"ema_decay": -0.1}, "ema_decay must be"),
@@ -242,13 +268,14 @@ def test_checkpoints_keep_the_moving_average_and_export_it(tmp_path):
 
 @pytest.mark.slow  # trains networks for a while
 @pytest.mark.parametrize("gan_loss, spectral_norm, ema_decay", [
-    ("hinge", False, 0.0), ("bce", True, 0.0), ("bce", False, 0.999), ("hinge", True, 0.9)])
+    ("hinge", False, 0.0), ("bce", True, 0.0), ("bce", False, 0.999), ("hinge", True, 0.9), ("wgan-gp", False, 0.0)])
 def test_each_stabiliser_trains_with_fit(tmp_path, gan_loss, spectral_norm, ema_decay):
     gan = tiny_gan(spectral_norm=spectral_norm, gan_loss=gan_loss, ema_decay=ema_decay)
     x = np.random.default_rng(1).uniform(-1, 1, (256, 28, 28, 1)).astype("float32")
     monitor = training.ValidationAUROC(x[:64], x[:16], np.r_[np.zeros(8), np.ones(8)], np.arange(4, 12), steps=2)
     history = training.fit_gan(gan, data.train_dataset(x, 32), tmp_path, 1, CONFIG, monitor, verbose=0)
     assert int(gan.g_optimizer.iterations) == 8 and np.isfinite(history[["d_loss", "g_loss"]].to_numpy()).all()
+    assert int(gan.d_optimizer.iterations) == 8 * gan.critic_steps
     assert monitor.inverter.generator is gan.inference_generator and (tmp_path / "samples" / "epoch_001.png").exists()
     restored = keras.models.load_model(tmp_path / "checkpoints" / "epoch_001.keras")
     assert (restored.gan_loss, restored.ema_decay) == (gan_loss, ema_decay)
