@@ -6,9 +6,9 @@ from pathlib import Path
 import papermill as pm
 import yaml
 
-from . import assignments, bench, data, grading, image_folders, params as declared, runner, sweep
+from . import assignments, bench, data, grading, image_folders, metrics, params as declared, runner, sweep
 from .detectors import DetectorError
-from .files import MissingStepError
+from .files import MissingStepError, Run
 
 
 def main(argv=None):
@@ -41,6 +41,9 @@ def main(argv=None):
     timing.add_argument("--anogan-steps", type=int, default=500, help="AnoGAN search steps per image (default: 500)")
     timing.add_argument("--anogan-images", type=int, default=500,
                         help="test images AnoGAN scores; its time is extrapolated to all (default: 500)")
+    pairs = sub.add_parser("pairs", help="test AUROC of each anomalous class against each normal class, for one detector of a run")
+    pairs.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
+    pairs.add_argument("--detector", help="its key, e.g. feature_knn (default: the run's best on validation)")
     export = sub.add_parser("export-folder", help="write a dataset as an image folder train/CLASS/*.png, test/CLASS/*.png")
     export.add_argument("dataset", help="mnist, fashion_mnist or the path of an .npz dataset")
     export.add_argument("folder", help="the folder to create (must not exist, or be empty)")
@@ -76,6 +79,13 @@ def main(argv=None):
             print(f"error: {err}", file=sys.stderr)
             return 2
         print((Path(args.run) / "bench.md").read_text() + f"Saved in {Path(args.run) / 'bench.json'}")
+        return 0
+    if args.command == "pairs":
+        try:
+            print(pair_table(args.run, args.detector))
+        except (MissingStepError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     try:
         if args.command == "sweep":
@@ -117,6 +127,20 @@ def main(argv=None):
     else:
         print(runner.summary(run_dir))
     return 0
+
+
+def pair_table(run_dir, key=None):
+    """The per-pair test AUROCs of one detector of a finished run (:func:`gan_ad.metrics.auroc_per_pair`), as Markdown."""
+    run = Run(run_dir)
+    results = run.metrics()
+    key = key or results["best_on_validation"]
+    scores = run.arrays("test_scores.npz")
+    if key not in scores:
+        raise ValueError(f"{run_dir} has no test scores of {key!r}; its detectors: {', '.join(sorted(results['detectors']))}.")
+    table = metrics.auroc_per_pair(scores[key], scores["digits"], scores["is_anomaly"])
+    worst = ", ".join(f"{a} vs {n} {table.loc[a, n]:.3f}" for a, n in table.stack().sort_values().index[:3])
+    return (f"Test AUROC of {results['detectors'][key]['label']} for each anomalous class (rows) against each normal "
+            f"class (columns); the hardest pairs: {worst}.\n\n" + table.to_markdown(floatfmt=".3f"))
 
 
 def assignments_cli(sub):

@@ -50,3 +50,29 @@ def test_validation_of_normals_only_has_no_auroc():
     assert m["false_alarm_rate"] == pytest.approx(1 / 4) and (m["n_images"], m["n_anomalies"]) == (4, 0)
     assert np.isnan(metrics.auroc([0, 0], [0.1, 0.2]))
     assert metrics.auroc([0, 1], [0.1, 0.2]) == 1.0
+
+
+def test_auroc_per_pair_tells_which_normal_class_an_anomalous_one_is_taken_for():
+    # class 7 scores like the normal 1s, above the normal 0s; class 9 above both
+    digits = np.array([0, 0, 1, 1, 7, 7, 9, 9])
+    is_anomaly = np.isin(digits, [7, 9]).astype(int)
+    scores = np.array([0.0, 0.1, 0.5, 0.7, 0.6, 0.4, 0.9, 1.0])
+    table = metrics.auroc_per_pair(scores, digits, is_anomaly)
+    assert list(table.index) == [7, 9] and list(table.columns) == [0, 1]
+    assert table.loc[7, 0] == 1.0 and table.loc[7, 1] == 0.25 and (table.loc[9] == 1.0).all()
+    assert table.loc[7].idxmin() == 1
+
+
+def test_pairs_command_prints_the_table_of_a_run_and_refuses_an_unknown_detector(tmp_path, capsys):
+    from gan_ad.__main__ import main
+    from gan_ad.files import write_json
+    digits = np.array([0, 1, 7, 7, 0, 1])
+    np.savez(tmp_path / "test_scores.npz", digits=digits, is_anomaly=(digits == 7).astype(int),
+             feature_knn=np.array([0.1, 0.8, 0.9, 0.7, 0.2, 0.6]))
+    write_json(tmp_path / "metrics.json", {"best_on_validation": "feature_knn",
+                                           "detectors": {"feature_knn": {"label": "Discriminator-feature kNN"}}})
+    assert main(["pairs", "--run", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Test AUROC of Discriminator-feature kNN") and "the hardest pairs: 7 vs 1 0.750, 7 vs 0 1.000." in out
+    assert main(["pairs", "--run", str(tmp_path), "--detector", "pca"]) == 2
+    assert "has no test scores of 'pca'; its detectors: feature_knn." in capsys.readouterr().err
