@@ -11,17 +11,16 @@ from pathlib import Path
 
 import nbformat
 import papermill as pm
-import yaml
 
 from .data import DATASETS
 from .detectors import NOTEBOOKS
-from .files import NOTEBOOK_DIR, RUNS_DIR, Run
-from .params import ParameterError, check_values
+from .files import NOTEBOOK_DIR, RUNS_DIR
+from .params import PIPELINE, ParameterError, check_values
+from .runs import Run
 
 # The kernel's own log (a warning about TCP on loopback at start, "KeyboardInterrupt caught in kernel" when
 # papermill stops it) is about the kernel, not the notebook; kept off the terminal of `make run`.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
-PIPELINE = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation")
 
 
 def notebook_parameters(notebook):
@@ -43,11 +42,6 @@ def check_parameters(params, declared):
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ParameterError(f"Unknown parameter(s) {', '.join(unknown)}. Valid parameters: {', '.join(valid)}.")
-
-
-def parse_value(text):
-    """Read a command-line value as YAML: ``5`` -> 5, ``0.1`` -> 0.1, ``[0, 1]`` -> [0, 1], ``abc`` -> 'abc'."""
-    return yaml.safe_load(text)
 
 
 def recorded_parameters(run_dir):
