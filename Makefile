@@ -24,7 +24,8 @@ $(VENV)/.installed: pyproject.toml
 run: install  ## run the five pipeline notebooks with default parameters into runs/$(NAME)/
 	$(PY) -m gan_ad run --name $(NAME)
 
-check: install  ## the fast tier: unit tests only (no notebook executed, no cluster, no browser), about a minute
+check: install  ## the fast tier: the package's floors (lint-imports, see pyproject.toml), then the unit tests (no notebook executed, no cluster, no browser), about a minute
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
 system:  ## Debian's chromium for the browser tests (a test tool's own browser download fails offline)

@@ -1,8 +1,6 @@
-"""gan-ad: anomaly detection in handwritten digits with a GAN (AnoGAN), taught in notebooks."""
-import os
+"""gan-ad: anomaly detection in handwritten digits with a GAN (AnoGAN), taught in notebooks.
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from . import quiet  # noqa: E402  (TensorFlow's C++ start-up log, see gan_ad/quiet.py)
-
-quiet.install()
+Importing the package changes nothing in the process; ``gan_ad.quiet.tensorflow()`` keeps TensorFlow's
+C++ start-up log out of it (the command line and the notebooks' setup cells call it).
+"""
+from . import quiet  # noqa: F401  (light: the standard library only; gan_ad.quiet.tensorflow() without another import)

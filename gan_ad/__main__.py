@@ -3,12 +3,17 @@ import argparse
 import sys
 from pathlib import Path
 
-import papermill as pm
-import yaml
+from . import quiet
 
-from . import assignments, bench, data, grading, image_folders, metrics, params as declared, runner, sweep
-from .detectors import DetectorError
-from .files import MissingStepError, Run
+quiet.tensorflow()  # before the modules below start TensorFlow: its C++ start-up log stays off the terminal
+
+import papermill as pm  # noqa: E402
+
+from . import assignments, bench, data, grading, metrics, params as declared, runner, sweep  # noqa: E402
+from .detectors import DetectorError  # noqa: E402
+from .files import PROJECT_ROOT, MissingStepError  # noqa: E402
+from .report import update_pages  # noqa: E402
+from .runs import Run  # noqa: E402
 
 
 def main(argv=None):
@@ -56,7 +61,7 @@ def main(argv=None):
         return assignments_main(args)
     if args.command == "export-folder":
         try:
-            written = image_folders.export_folder(args.dataset, args.folder, args.max_per_class)
+            written = data.export_folder(args.dataset, args.folder, args.max_per_class)
         except data.DataError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -64,7 +69,6 @@ def main(argv=None):
               f"(train/CLASS/*.png, test/CLASS/*.png); use it with -p dataset {args.folder}")
         return 0
     if args.command == "readme":
-        from .report import PROJECT_ROOT, update_pages
         changed = update_pages()
         print("Generated tables " + (f"updated from figures/ in {', '.join(str(p.relative_to(PROJECT_ROOT)) for p in changed)}"
                                      if changed else "of README.md and docs/ already match figures/"))
@@ -92,10 +96,7 @@ def main(argv=None):
             name, fixed, grid = sweep.read_grid(args.grid)
             return report(sweep.run_grid(name, fixed, grid, workers=args.workers, cluster=args.cluster),
                           [k for k in grid if k != "seed"])
-        params = {}
-        if args.parameters_file:
-            params.update(sweep.read_yaml_mapping(args.parameters_file))
-        params.update({key: runner.parse_value(value) for key, value in args.parameter})
+        params = declared.from_command_line(args.parameters_file, args.parameter)
         if args.seeds:
             if args.start or args.stop:
                 raise runner.ParameterError("--from and --to run part of one run; give --name NAME/seed=K instead of --seeds.")
@@ -164,19 +165,15 @@ def assignments_cli(sub):
 
 def assignments_main(args):
     """Run ``assign`` or ``grade``; exit status 2 for a refused command line."""
-    changes = {}
-    if args.parameters_file:
-        with open(args.parameters_file) as f:
-            changes.update(yaml.safe_load(f) or {})
-    changes.update({key: runner.parse_value(value) for key, value in args.parameter})
     try:
+        changes = declared.from_command_line(args.parameters_file, args.parameter)
         if args.command == "assign":
             written = assignments.make_release(args.out, changes)
             print(f"Wrote {len(written)} files to {args.out}: the student notebooks, tests/ (visible tests) and README.md")
             return 0
         book = grading.grade_folder(args.submissions, args.out, changes, workers=args.workers, cluster=args.cluster,
                                     time_limit=args.time_limit, cell_time_limit=args.cell_time_limit)
-    except assignments.AssignmentError as err:
+    except (assignments.AssignmentError, declared.ParameterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     scored = book[book["exercise"] != ""]

@@ -2,7 +2,7 @@
 
 Explained in ``notebooks/05_evaluation.ipynb`` (PCA reconstruction, kNN distance in pixels, a
 convolutional autoencoder: the plain scores the GAN has to beat) and ``04_encoder.ipynb`` (the
-kNN in the GAN discriminator's feature space). Each is a :class:`gan_ad.detectors.Detector`: it
+kNN in the GAN discriminator's feature space). Each is a :class:`gan_ad.detector_base.Detector`: it
 fits on the GAN's training images (normals only) and scores any images; higher = more anomalous.
 """
 import keras
@@ -12,7 +12,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from .files import load_arrays, reading
-from .detectors import BASELINE, GAN, Detector, Explanation, check_images, load_networks, save_networks
+from .detector_base import BASELINE, GAN, Detector, Explanation, check_images, load_networks, save_networks
 from .models import feature_extractor, predict_batches, seed_everything
 
 FEATURE_KNN = {"k": 5, "n_components": 32}  # the fixed settings of the per-epoch monitor (notebook 02); notebook 04 chooses its own
@@ -58,7 +58,7 @@ class PCAReconstruction(Detector):
     def _fit(self, images):
         self.pca, _ = _Projection.fit(_flat(check_images(images)), self.settings["n_components"], self.settings["seed"])
 
-    def explain(self, images):
+    def _explain(self, images):
         """Scores, the reconstructions from the components and the residuals."""
         x = check_images(images)
         reconstructions = self.pca.inverse(self.pca.transform(_flat(x))).reshape(x.shape)
@@ -102,9 +102,15 @@ class KNNDistance(Detector):
     def __init__(self, k=5, n_components=50, seed=0):
         super().__init__(k=k, n_components=n_components, seed=seed)
 
+    def _check(self, images):
+        """Images (N, 28, 28, 1) as the base class checks them, or vectors (N, D) already made by :func:`feature_vectors`."""
+        vectors = np.asarray(images, "float32")
+        if vectors.ndim == 2 and len(vectors) and vectors.shape[1]:
+            return vectors
+        return check_images(images)
+
     def _vectors(self, images):
-        images = np.asarray(images, "float32")
-        return _flat(images) if images.ndim == 2 else _flat(check_images(images))
+        return _flat(images)
 
     def _fit(self, images):
         self.pca, codes = _Projection.fit(self._vectors(images), self.settings["n_components"], self.settings["seed"])
@@ -118,12 +124,12 @@ class KNNDistance(Detector):
         """Distances to the k nearest training images (the setting's k) and their indices, each (N, k)."""
         return self.knn.kneighbors(self.pca.transform(self._vectors(images)), n_neighbors=self.settings["k"])
 
-    def score(self, images):
+    def _score(self, images):
         """Mean distance of each image (or vector) to its k nearest training images, shape (N,)."""
         distances, _ = self._nearest(images)
         return distances.mean(axis=1)
 
-    def explain(self, images):
+    def _explain(self, images):
         """Scores, the k nearest training images and their distances."""
         distances, idx = self._nearest(images)
         neighbours = None if self.train_images is None else self.train_images[idx] / 127.5 - 1
@@ -154,8 +160,11 @@ class FeatureKNN(KNNDistance):
         super().__init__(k, n_components, seed)
         self.discriminator, self.features = discriminator, feature_extractor(discriminator)
 
+    def _check(self, images):
+        return check_images(images)  # images only: their feature vectors are made here
+
     def _vectors(self, images):
-        return feature_vectors(self.features, check_images(images))
+        return feature_vectors(self.features, images)
 
     def _save_state(self, folder):
         super()._save_state(folder)
@@ -195,7 +204,7 @@ class ConvAutoencoder(Detector):
         images = check_images(images)
         self.model.fit(images, images, epochs=self.settings["epochs"], batch_size=self.settings["batch_size"], verbose=0)
 
-    def explain(self, images):
+    def _explain(self, images):
         """Scores, the reconstructions and the residuals."""
         x = check_images(images)
         reconstructions = predict_batches(self.model, x)

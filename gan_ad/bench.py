@@ -17,9 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
 
+from .data import balanced_indices
 from .detectors import NOTEBOOKS, check_run
-from .files import Run, atomic_path, write_json
+from .files import atomic_path, write_json
+from .runs import Run
 
 
 def _measure(key, run_dir, options):
@@ -48,12 +51,9 @@ def check_inputs(run_dir):
 
 
 def subset(is_anomaly, n, seed=0):
-    """Indices of ``n`` test images, half normal and half anomalous where the classes allow, sorted."""
-    rng = np.random.default_rng(seed)
-    normal, anomalous = np.flatnonzero(is_anomaly == 0), np.flatnonzero(is_anomaly == 1)
-    n_anomalous = min(len(anomalous), max(n // 2, n - len(normal)))
-    picked = [rng.choice(anomalous, n_anomalous, replace=False), rng.choice(normal, min(len(normal), n - n_anomalous), replace=False)]
-    return np.sort(np.concatenate(picked))
+    """Indices of ``n`` test images, half normal and half anomalous where the classes allow, sorted
+    (:func:`gan_ad.data.balanced_indices`, the other class making up for one with too few)."""
+    return np.sort(balanced_indices(is_anomaly, n, seed, fill=True))
 
 
 def run_bench(run_dir, anogan_steps=500, anogan_images=500, echo=True):
@@ -64,8 +64,6 @@ def run_bench(run_dir, anogan_steps=500, anogan_images=500, echo=True):
     encoder's training, the kNN's index, ...), seconds to score all test images, images per second,
     speed-up over AnoGAN, peak memory in MiB.
     """
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     run_dir = Path(run_dir).resolve()
     if anogan_steps < 1 or anogan_images < 2:
         raise ValueError("Need anogan_steps >= 1 and anogan_images >= 2.")

@@ -14,88 +14,18 @@ Pillow's LANCZOS filter. Notebook 01
 stores the converted arrays in the run folder (``dataset.npz``) and :func:`load_split` reads that copy.
 """
 import hashlib
-from dataclasses import dataclass, field
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .files import DATA_DIR, atomic_path, load_arrays, load_json, read_json, require, write_json  # noqa: F401 (read_json: tests)
 
-DATASETS = ("mnist", "fashion_mnist")
-KEYS = ("x_train", "y_train", "x_test", "y_test")
-NUM_CLASSES = 10  # of MNIST and Fashion-MNIST; a dataset of your own has its own classes (Dataset.classes)
-CLASS_NAMES = {
-    "mnist": tuple(str(d) for d in range(10)),
-    "fashion_mnist": ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"),
-}
-IMAGE_SIZE = 28                  # the models' input: 28x28 pixels, one channel
-MIN_IMAGES_PER_CLASS = 10        # a class of your own data needs at least this many images in each part it appears in
-CACHE = "dataset.npz"            # a dataset given by path, converted, inside the run folder
-
-
-class DataError(ValueError):
-    """Raised for a missing, corrupt or inconsistent data file or split."""
-
-
-@dataclass
-class Dataset:
-    """A dataset as the pipeline uses it: 28x28 uint8 images, integer labels, and what loading did.
-
-    ``classes`` names label 0, 1, ...; ``source`` is ``"mnist"``, ``"fashion_mnist"`` or the
-    absolute path read. ``resized`` and ``sizes`` count the images that were not 28x28 (and their
-    sizes), ``colour`` those converted from colour, ``skipped`` the unreadable files left out
-    (``bad_files = "skip"``). ``files_train``/``files_test`` name each image's file in a folder.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    classes: tuple
-    source: str
-    resized: int = 0
-    sizes: dict = field(default_factory=dict)
-    colour: int = 0
-    skipped: list = field(default_factory=list)
-    files_train: np.ndarray = None
-    files_test: np.ndarray = None
-
-    @property
-    def arrays(self):
-        """``(x_train, y_train, x_test, y_test)``."""
-        return self.x_train, self.y_train, self.x_test, self.y_test
-
-    @property
-    def is_named(self):
-        """True for MNIST and Fashion-MNIST, which later notebooks reload by name."""
-        return self.source in DATASETS
-
-    def summary(self):
-        """What loading did, for ``split.json``."""
-        return {"classes": list(self.classes), "resized": self.resized, "sizes": self.sizes,
-                "colour": self.colour, "skipped_files": list(self.skipped)}
-
-    def describe(self, max_listed=20):
-        """Sentences on what was read and what loading did to it (notebook 01 prints them)."""
-        total = len(self.x_train) + len(self.x_test)
-        lines = [f"Source: {self.source}",
-                 f"train: {self.x_train.shape} {self.x_train.dtype}, test: {self.x_test.shape} {self.x_test.dtype}",
-                 f"{len(self.classes)} classes, labelled 0-{len(self.classes) - 1}"
-                 if self.classes == tuple(str(i) for i in range(len(self.classes))) else
-                 f"{len(self.classes)} classes (label name): " + ", ".join(f"{i} {c}" for i, c in enumerate(self.classes))]
-        if self.resized:
-            sizes = ", ".join(f"{size}: {n:,}" for size, n in self.sizes.items())
-            lines.append(f"{self.resized:,} of {total:,} images were not 28x28 and were resized to 28x28 "
-                         f"(Pillow LANCZOS on the whole image; sizes found, width x height: {sizes}).")
-        if self.colour:
-            lines.append(f"{self.colour:,} colour images were converted to greyscale (Pillow mode \"L\").")
-        if self.skipped:
-            more = len(self.skipped) - max_listed
-            lines.append(f"bad_files = \"skip\": {len(self.skipped)} unreadable file(s) left out:")
-            lines += [f"  {s}" for s in self.skipped[:max_listed]]
-            if more > 0:
-                lines.append(f"  ... and {more} more (all listed in split.json under skipped_files)")
-        return "\n".join(lines)
+from .dataset import (CACHE, CLASS_NAMES, DATASETS, IMAGE_SIZE, KEYS, MIN_IMAGES_PER_CLASS,  # noqa: F401 (data's API)
+                      NUM_CLASSES, DataError, Dataset)
+from .image_folders import BAD_FILES, LAYOUT, read_folder, to_grey28
 
 
 def open_dataset(dataset="mnist", bad_files="refuse", data_dir=DATA_DIR):
@@ -122,8 +52,6 @@ def open_dataset(dataset="mnist", bad_files="refuse", data_dir=DATA_DIR):
     Every class (folder or label) needs at least :data:`MIN_IMAGES_PER_CLASS` images in each part
     it appears in. Problems raise :class:`DataError` with one sentence naming the file or folder.
     """
-    from .image_folders import BAD_FILES, LAYOUT, read_folder
-
     if bad_files not in BAD_FILES:
         raise DataError(f'bad_files must be "refuse" or "skip", not {bad_files!r}.')
     if dataset in DATASETS:
@@ -169,16 +97,8 @@ def load_mnist(data_dir=DATA_DIR):
 def read_npz(path):
     """Read and validate a Keras-style dataset file of MNIST's shape; return its four arrays."""
     fix = f"Delete {path} and run again to download a fresh copy (or copy a good one there)."
-    try:
-        with np.load(path) as f:
-            missing = [k for k in KEYS if k not in f.files]
-            if missing:
-                raise DataError(f"{path} lacks the arrays {missing}. {fix}")
-            arrays = tuple(f[k] for k in KEYS)
-    except DataError:
-        raise
-    except Exception as err:  # zip/pickle/format errors all mean the same to the user
-        raise DataError(f"{path} is not a readable .npz file ({err}). {fix}") from err
+    found = _dataset_arrays(path, f". {fix}", f". {fix}")
+    arrays = tuple(found[k] for k in KEYS)
     for (x, y), part in ((arrays[:2], "train"), (arrays[2:], "test")):
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
             raise DataError(f"{path}: x_{part} should be uint8 of shape (N, 28, 28), got {x.dtype} {x.shape}. {fix}")
@@ -187,22 +107,26 @@ def read_npz(path):
     return arrays
 
 
+def _dataset_arrays(path, lacks, unreadable):
+    """Map name -> array of a dataset's ``.npz`` file (:func:`gan_ad.files.load_arrays`, the one reader of ``.npz``
+    files), which must hold :data:`KEYS`; else a :class:`DataError` ending in ``lacks`` or ``unreadable``."""
+    try:
+        arrays = load_arrays(path)
+    except Exception as err:  # zip/pickle/format errors all mean the same to the user
+        raise DataError(f"{path} is not a readable .npz file ({err}){unreadable}") from err
+    missing = [k for k in KEYS if k not in arrays]
+    if missing:
+        raise DataError(f"{path} lacks the arrays {missing}{lacks}")
+    return arrays
+
+
 # ---------------------------------------------------------------- your own data: .npz and folders
 
 def read_dataset_npz(path):
     """Read your own ``.npz`` dataset (see :func:`open_dataset`) into a :class:`Dataset`."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in KEYS if k not in f.files]
-            if missing:
-                raise DataError(f"{path} lacks the arrays {missing}; a dataset .npz holds {', '.join(KEYS)} "
-                                "(as keras.datasets returns them), and optionally class_names.")
-            arrays = {k: f[k] for k in (*KEYS, "class_names", "files_train", "files_test") if k in f.files}
-    except DataError:
-        raise
-    except Exception as err:
-        raise DataError(f"{path} is not a readable .npz file ({err}); save it with numpy.savez.") from err
+    arrays = _dataset_arrays(path, f"; a dataset .npz holds {', '.join(KEYS)} (as keras.datasets returns them), and "
+                             "optionally class_names.", "; save it with numpy.savez.")
     images, sizes, resized, colour = {}, {}, 0, 0
     for part in ("train", "test"):
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
@@ -214,10 +138,6 @@ def read_dataset_npz(path):
         is_colour = x.ndim == 4 and x.shape[-1] == 3
         x = x[..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x
         if is_colour or x.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
-            from PIL import Image
-
-            from .image_folders import to_grey28
-
             if x.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
                 size = f"{x.shape[2]}x{x.shape[1]}"
                 sizes[size] = sizes.get(size, 0) + len(x)
@@ -347,6 +267,25 @@ def make_split(y_train, y_test, normal_digits=(0, 1, 2, 3, 4), anomaly_digits=No
     return split
 
 
+def balanced_indices(is_anomaly, size, seed=0, fill=False):
+    """Indices of at most ``size`` images, drawn at random (seeded): as many normal as anomalous, normals first.
+
+    Each class gives ``size // 2`` or all it has, whichever is fewer, and as many as the other; with
+    ``fill`` the other class makes up for a class with too few, up to ``size`` in all. The monitor of
+    notebook 02 (:func:`gan_ad.training.monitor_indices`) and AnoGAN's test images in the benchmark
+    (:func:`gan_ad.bench.subset`) are drawn by it.
+    """
+    is_anomaly = np.asarray(is_anomaly)
+    normal, anomalous = np.flatnonzero(is_anomaly == 0), np.flatnonzero(is_anomaly == 1)
+    if fill:
+        n_anomalous = min(len(anomalous), max(size // 2, size - len(normal)))
+        n_normal = min(len(normal), size - n_anomalous)
+    else:
+        n_normal = n_anomalous = min(size // 2, len(normal), len(anomalous))
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(normal, n_normal, replace=False), rng.choice(anomalous, n_anomalous, replace=False)])
+
+
 def scale(images):
     """Map uint8 images (N, 28, 28) to float32 (N, 28, 28, 1) in [-1, 1], the generator's range."""
     return (images.astype("float32")[..., None] / 127.5) - 1.0
@@ -404,7 +343,7 @@ def load_split(run_dir, part, data_dir=DATA_DIR):
 
 def train_dataset(images, batch_size=128, seed=0):
     """A shuffled, batched ``tf.data.Dataset`` of training images (full batches only)."""
-    import tensorflow as tf
+    import tensorflow as tf  # here, not at the top: TensorFlow takes seconds to start, and notebook 01 never needs it
 
     if len(images) < batch_size:
         raise DataError(f"{len(images)} training images are fewer than one batch of {batch_size}; lower batch_size.")
@@ -412,3 +351,40 @@ def train_dataset(images, batch_size=128, seed=0):
             .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
             .batch(batch_size, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE))
+
+
+def export_folder(dataset, folder, max_per_class=0, data_dir=DATA_DIR):
+    """Write a dataset as an image folder ``folder/train/CLASS/NNNNN.png``, ``folder/test/CLASS/NNNNN.png``.
+
+    ``dataset`` is anything :func:`open_dataset` reads (e.g. ``"fashion_mnist"``); class folders
+    take its class names (Fashion-MNIST: ``t-shirt``, ``trouser``, ...), file names the image's
+    index. ``max_per_class`` > 0 keeps only the first that many images of each class in each part.
+    The folder is written under a temporary name and renamed when complete; an existing folder
+    that is not empty is refused. Returns ``{"train": n, "test": n}``, the images written.
+    """
+    folder = Path(folder).expanduser().resolve()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise DataError(f"{folder} already exists and is not empty; choose another folder or delete it.")
+    ds = open_dataset(dataset, data_dir=data_dir)
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    written = {}
+    try:
+        for part, (x, y) in (("train", ds.arrays[:2]), ("test", ds.arrays[2:])):
+            written[part] = 0
+            for label, name in enumerate(ds.classes):
+                idx = np.flatnonzero(y == label)
+                idx = idx[:max_per_class] if max_per_class else idx
+                if not len(idx):
+                    continue
+                class_dir = tmp / part / name.replace("/", "_").replace(os.sep, "_")
+                class_dir.mkdir(parents=True)
+                for i in idx:
+                    Image.fromarray(x[i], "L").save(class_dir / f"{i:05d}.png")
+                written[part] += len(idx)
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written

@@ -16,7 +16,8 @@ from PIL import Image, UnidentifiedImageError
 
 from .baselines import KNNDistance
 from .detectors import DetectorError, best_on_validation
-from .files import MissingStepError, Run
+from .files import MissingStepError
+from .runs import Run
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 INK = 0.1  # a pixel darker than this (on a 0..1 ink scale) counts as background

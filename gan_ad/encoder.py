@@ -22,7 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 from .baselines import feature_vectors
 from .data import train_dataset
 from .files import atomic_path, load_arrays, load_keras, require
-from .detectors import GAN, Detector, Explanation, check_images, load_networks, save_networks
+from .detector_base import GAN, Detector, Explanation, check_images, load_networks, save_networks
 from .inversion import AnoGAN, score_terms
 from .models import feature_extractor, predict_batches
 
@@ -163,7 +163,7 @@ class EncoderMemory(Detector):
         self.codes = codes.astype("float32")
         self.knn = NearestNeighbors().fit(self.codes)  # any k: kneighbors is asked for the number it needs
 
-    def explain(self, images):
+    def _explain(self, images):
         """Scores, G(z) from the memory's codes, and the residuals |x - G(z)|."""
         x = check_images(images)
         (scores, generated), = self.draw_and_score(x, [self.settings["k"]]).values()

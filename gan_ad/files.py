@@ -1,15 +1,21 @@
-"""Files of a run: the run folder's contract (:data:`ARTEFACTS`, :class:`Run`), atomic writes, JSON.
+"""Files: the ground floor of the package. Atomic writes, JSON, and reading a run's files with clear errors.
 
 Every artefact a notebook saves goes through :func:`atomic_path`, so an interrupted run
 never leaves a half-written file behind: the data is written under a temporary name in the
-same folder and renamed into place only once it is complete. Every reader of a run (the
-notebooks, the benchmark, the demo, the sweep) goes through :class:`Run`.
+same folder and renamed into place only once it is complete. Every file of a run is opened
+through :func:`reading`, which turns what a library raises into a sentence naming the notebook
+that writes the file (:data:`ARTEFACTS`, the run folder's contract). This module imports nothing
+of ``gan_ad``; the one reader of a whole run folder is :class:`gan_ad.runs.Run`.
 """
+import errno
 import json
 import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 
 def project_root(package_dir=Path(__file__).resolve().parent, environ=os.environ, cwd=None):
@@ -54,13 +60,27 @@ def atomic_path(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}")
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as err:  # a full disk, a file-size limit: the previous version stays, and the file is named
-        sentence = f"{path} could not be written ({err.strerror or err}); its previous version, if any, is left as it was"
-        raise (OSError(err.errno, sentence) if err.errno else OSError(sentence)) from err
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except OSError as err:  # a full disk, a file-size limit: the previous version stays, and the file is named
+            if not _is_write_error(err, tmp, path):
+                raise  # an OSError of the block's own reading (a missing input, say) is its own
+            sentence = f"{path} could not be written ({err.strerror or err}); its previous version, if any, is left as it was"
+            raise (OSError(err.errno, sentence) if err.errno else OSError(sentence)) from err
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# what writing a file fails with, whichever library writes it (and whether or not it names the file)
+WRITE_ERRORS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+
+def _is_write_error(err, tmp, path):
+    """True for an OSError of writing ``tmp`` or of renaming it to ``path``: one that names either file, or one
+    that only writing raises (a full disk, a file-size limit, a read-only file system)."""
+    names = {str(f) for f in (err.filename, err.filename2) if f is not None}
+    return bool(names & {str(tmp), str(path)}) or err.errno in WRITE_ERRORS
 
 
 def write_json(path, obj):
@@ -144,8 +164,6 @@ def load_json(path):
 def load_arrays(path, keys=None):
     """Map name -> array of an ``.npz`` file of a run (all of them, or ``keys``), read whole through :func:`reading`;
     an ``.npy`` file gives its one array."""
-    import numpy as np
-
     with reading(path):
         if Path(path).suffix == ".npy":
             return np.load(path, allow_pickle=False)
@@ -156,8 +174,6 @@ def load_arrays(path, keys=None):
 def load_table(path):
     """A CSV of a run with one row per epoch (``history.csv``, ``encoder_history.csv``), read through :func:`reading`;
     a file cut short or without its ``epoch`` column is refused."""
-    import pandas as pd
-
     with reading(path):
         text = Path(path).read_bytes()
         if text and not text.endswith(b"\n"):
@@ -170,7 +186,7 @@ def load_table(path):
 
 def load_keras(path):
     """A Keras model saved as ``.keras`` in a run, read through :func:`reading`."""
-    import keras
+    import keras  # here, not at the top: importing Keras starts TensorFlow, which the ground floor must not do for all
 
     with reading(path):
         if not Path(path).exists():
@@ -212,96 +228,3 @@ def atomic_dir(path):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
-
-
-class Run:
-    """A run folder, read through its contract: what the notebooks left in it, and how to read each thing.
-
-    ``Run("runs/default").split("val")`` gives the validation images, digits and labels;
-    ``models()`` the generator and discriminator; ``encoder()``; ``detector("anogan")`` and
-    ``detectors()`` the fitted detectors; ``settings("model.json")`` a notebook's record of what
-    it did; ``parameters()`` the parameters each notebook ran with, under their names in its
-    ``parameters`` cell; ``metrics()`` notebook 05's results (``save_metrics`` writes them). What is
-    missing is refused with a sentence naming the notebook that writes it.
-    """
-
-    def __init__(self, run_dir):
-        self.dir = Path(run_dir).resolve()
-
-    def __repr__(self):
-        return f"Run({str(self.dir)!r})"
-
-    def path(self, name):
-        """The path of artefact ``name`` (a key of :data:`ARTEFACTS`), which must exist."""
-        return require(self.dir, name)
-
-    def settings(self, name):
-        """The content of a JSON artefact: ``split.json``, ``model.json``, ``train_config.json``, ``metrics.json``."""
-        return load_json(self.path(name))
-
-    def table(self, name):
-        """A CSV artefact with one row per epoch: ``history.csv`` (notebook 02), ``encoder_history.csv`` (04)."""
-        return load_table(self.path(name))
-
-    def arrays(self, name):
-        """Map name -> array of an ``.npz`` artefact, e.g. ``test_scores.npz`` (notebook 05's scores of every detector)."""
-        return load_arrays(self.path(name))
-
-    def split(self, part):
-        """``(images, digits, is_anomaly)`` of ``train``, ``val`` or ``test`` (:func:`gan_ad.data.load_split`)."""
-        from .data import load_split
-
-        return load_split(self.dir, part)
-
-    def models(self):
-        """The ``(generator, discriminator)`` of the epoch notebook 02 kept."""
-        from .training import load_models
-
-        return load_models(self.dir)
-
-    def encoder(self):
-        """The encoder notebook 04 trained."""
-        from .encoder import load_encoder
-
-        return load_encoder(self.dir)
-
-    def detector(self, key):
-        """The fitted, calibrated detector ``key`` (:func:`gan_ad.detectors.load_from_run`)."""
-        from .detectors import load_from_run
-
-        return load_from_run(self.dir, key)
-
-    def detectors(self, keys=None):
-        """Map key -> fitted detector for ``keys`` (default: all), in the order of the tables."""
-        from .detectors import load_run_detectors
-
-        return load_run_detectors(self.dir, keys)
-
-    def metrics(self):
-        """Notebook 05's test and validation metrics (``metrics.json``); it is written last, so it marks a finished run."""
-        return self.settings("metrics.json")
-
-    def forget_metrics(self):
-        """Remove ``metrics.json``, so that the run counts as unfinished until notebook 05 writes it again."""
-        (self.dir / "metrics.json").unlink(missing_ok=True)
-
-    def save_metrics(self, metrics):
-        """Write ``metrics`` as this run's ``metrics.json`` (notebook 05; a sweep's copy of what a remote worker computed)
-        and return its path."""
-        return write_json(self.dir / "metrics.json", metrics)
-
-    def parameters(self):
-        """Map notebook -> the parameters it ran with (``parameters.json``)."""
-        return self.settings("parameters.json")
-
-    def save_parameters(self, notebook, namespace):
-        """Record the parameters of ``notebook`` (the names its ``parameters`` cell declares, their values in
-        ``namespace``, e.g. ``globals()``) in ``parameters.json``. The records of later notebooks are dropped:
-        what they made belongs to the run before this one."""
-        from .runner import PIPELINE, notebook_parameters
-
-        path = self.dir / "parameters.json"
-        earlier = PIPELINE[:PIPELINE.index(notebook)]
-        recorded = {nb: p for nb, p in (load_json(require(self.dir, "parameters.json")) if earlier else {}).items() if nb in earlier}
-        recorded[notebook] = {name: namespace[name] for name in notebook_parameters(notebook) if name != "run_dir"}
-        write_json(path, recorded)

@@ -36,6 +36,7 @@ from .assignments import GRADED, AssignmentError, otter_assign, question_order, 
 from .environment import cpu_count, thread_environment
 from .files import NOTEBOOK_DIR, PROJECT_ROOT, atomic_path, write_json
 from .runner import notebook_parameters, run_pipeline
+from .sweep import SweepError, cluster_threads, connect
 
 TIME_LIMIT = 300       # seconds one submitted notebook may run in all
 CELL_TIME_LIMIT = 120  # seconds one cell may run before it is interrupted (the notebook goes on)
@@ -363,8 +364,6 @@ def grade_folder(submissions, out, changes=None, workers=None, cluster=None, tim
     not graded). ``workers`` submissions go at once on this machine (default: its cores), each in a
     process of its own; ``cluster`` (a Dask scheduler's address) makes each submission a task there.
     """
-    from .sweep import SweepError, cluster_threads, connect
-
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise AssignmentError(f"--workers needs a whole number of at least 1, got {workers!r}.")
     if cluster and workers is not None:

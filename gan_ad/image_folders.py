@@ -1,17 +1,14 @@
-"""Image folders: read ``train/CLASS/*`` and ``test/CLASS/*`` into a :class:`gan_ad.data.Dataset`, write a
-dataset as such a folder, and make any Pillow image the 28x28 greyscale the models learn from.
+"""Image folders: read ``train/CLASS/*`` and ``test/CLASS/*`` into a :class:`gan_ad.dataset.Dataset`, and make any
+Pillow image the 28x28 greyscale the models learn from (:func:`gan_ad.data.export_folder` writes such a folder).
 
 Explained in ``notebooks/01_data_prep.ipynb`` (section 5, your own data); :func:`gan_ad.data.open_dataset`
 says what becomes of each image on the way in.
 """
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from .data import IMAGE_SIZE, MIN_IMAGES_PER_CLASS, DataError, Dataset, open_dataset
-from .files import DATA_DIR
+from .dataset import IMAGE_SIZE, MIN_IMAGES_PER_CLASS, DataError, Dataset
 
 BAD_FILES = ("refuse", "skip")   # what to do with a file in an image folder that Pillow cannot read
 LAYOUT = "train/CLASS/*.png and test/CLASS/*.png (any format Pillow reads; one folder per class)"
@@ -125,42 +122,3 @@ def to_grey28(image):
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):
         image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.uint8), size, was_colour
-
-
-def export_folder(dataset, folder, max_per_class=0, data_dir=DATA_DIR):
-    """Write a dataset as an image folder ``folder/train/CLASS/NNNNN.png``, ``folder/test/CLASS/NNNNN.png``.
-
-    ``dataset`` is anything :func:`open_dataset` reads (e.g. ``"fashion_mnist"``); class folders
-    take its class names (Fashion-MNIST: ``t-shirt``, ``trouser``, ...), file names the image's
-    index. ``max_per_class`` > 0 keeps only the first that many images of each class in each part.
-    The folder is written under a temporary name and renamed when complete; an existing folder
-    that is not empty is refused. Returns ``{"train": n, "test": n}``, the images written.
-    """
-    from PIL import Image
-
-    folder = Path(folder).expanduser().resolve()
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise DataError(f"{folder} already exists and is not empty; choose another folder or delete it.")
-    ds = open_dataset(dataset, data_dir=data_dir)
-    tmp = folder.with_name(f".tmp-{folder.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    written = {}
-    try:
-        for part, (x, y) in (("train", ds.arrays[:2]), ("test", ds.arrays[2:])):
-            written[part] = 0
-            for label, name in enumerate(ds.classes):
-                idx = np.flatnonzero(y == label)
-                idx = idx[:max_per_class] if max_per_class else idx
-                if not len(idx):
-                    continue
-                class_dir = tmp / part / name.replace("/", "_").replace(os.sep, "_")
-                class_dir.mkdir(parents=True)
-                for i in idx:
-                    Image.fromarray(x[i], "L").save(class_dir / f"{i:05d}.png")
-                written[part] += len(idx)
-        if folder.exists():
-            folder.rmdir()
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return written

@@ -12,7 +12,7 @@ mode (BatchNorm uses its moving statistics), so a score does not depend on its b
 
 The search can also start from a given z, for example the guess of a trained encoder
 (``gan_ad.encoder``, notebook 04): a few steps from a good start replace hundreds from a random one.
-:class:`AnoGAN` is the search as a :class:`gan_ad.detectors.Detector`.
+:class:`AnoGAN` is the search as a :class:`gan_ad.detector_base.Detector`.
 """
 from dataclasses import dataclass
 
@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .detectors import GAN, Detector, Explanation, check_images, load_networks, save_networks
+from .detector_base import GAN, Detector, Explanation, check_images, load_networks, save_networks
 from .models import feature_extractor
 
 
@@ -143,7 +143,7 @@ class AnoGAN(Detector):
             self._inverters[size] = Inverter(self.generator, self.discriminator, **{**self.settings, "batch_size": size})
         return self._inverters[size].invert(images, z0=self._start(images))
 
-    def explain(self, images):
+    def _explain(self, images):
         """Scores, G(z) (the closest image the generator makes) and the residuals |x - G(z)|."""
         result = self.invert(images)
         return Explanation(result.scores, result.reconstructions, result.residuals)

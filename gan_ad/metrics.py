@@ -73,6 +73,18 @@ def auroc_per_class(scores, digits, is_anomaly):
     return pd.DataFrame(rows).set_index("digit")
 
 
+def best_on_validation(values, fallback):
+    """The key of ``values`` (key -> a validation measure, such as an AUROC) with the highest value; the first
+    of equal ones. NaN values are passed over, and when every value is NaN (a validation set without
+    anomalies has no AUROC) there is nothing to choose by: then ``fallback``.
+
+    The one chooser of the project: the epoch of the GAN (notebook 02), the kNN's settings and the
+    memory's k (notebook 04), the detector the demo judges with (notebook 05).
+    """
+    scored = {key: value for key, value in values.items() if not np.isnan(value)}
+    return max(scored, key=scored.get) if scored else fallback
+
+
 def auroc_per_pair(scores, digits, is_anomaly):
     """AUROC of each anomalous class against each normal class alone: a DataFrame, anomalous classes as rows.
 

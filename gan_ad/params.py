@@ -8,10 +8,14 @@ that cell; ``tests/test_params.py`` keeps the two from drifting apart). From :da
 :class:`ParameterError` sentence naming the parameter, what it got and what it takes.
 
 Rules that need the data (``normal_digits`` among the dataset's classes, enough images for one
-batch) stay in the notebooks that load it.
+batch) stay in the notebooks that load it. The command line's ``-p KEY VALUE`` and ``-f FILE`` are read
+here too (:func:`from_command_line`), once for every command that takes them.
 """
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 
 class ParameterError(ValueError):
@@ -120,6 +124,7 @@ def _number(x):
 
 ALL = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation", "06_interactive_demo")
 N01, N02, N03, N04, N05 = ALL[:5]
+PIPELINE = ALL[:5]  # the notebooks a run executes, in order (06, the demo, reads a finished run)
 
 _DECLARED = [
     Parameter("run_dir", "str", "../runs/default", "folder of this run; every notebook reads and writes there (the runner sets it from --name)", ALL),
@@ -216,3 +221,32 @@ def table(markdown=False):
         lines.append(notebook)
         lines += [f"  {f'{p.name} = {p.default!r}':<{width}}  {p.meaning} ({p.takes()})" for p in declared]
     return "\n".join(lines) + "\n"
+
+
+def parse_value(text):
+    """Read a command-line value as YAML: ``5`` -> 5, ``0.1`` -> 0.1, ``[0, 1]`` -> [0, 1], ``abc`` -> 'abc'."""
+    return yaml.safe_load(text)
+
+
+def read_yaml_mapping(path, what="a parameters file"):
+    """The mapping a YAML file holds (empty for an empty file), or :class:`ParameterError` in one sentence."""
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParameterError(f"{path} does not exist; give {what} that does.") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ParameterError(f"{path} cannot be read as YAML ({' '.join(str(err).split())}).") from None
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise ParameterError(f"{path} must be {what} holding a YAML mapping (KEY: VALUE lines); got a {type(spec).__name__}.")
+    return spec
+
+
+def from_command_line(parameters_file=None, pairs=()):
+    """The parameters of ``-f FILE`` (a YAML mapping, see :func:`read_yaml_mapping`) and ``-p KEY VALUE`` pairs
+    (each value read by :func:`parse_value`); ``-p`` wins over the file."""
+    found = read_yaml_mapping(parameters_file) if parameters_file else {}
+    found.update({key: parse_value(value) for key, value in pairs})
+    return found

@@ -1,4 +1,4 @@
-"""TensorFlow without its C++ start-up log: ``import gan_ad`` before TensorFlow, and nothing else to do.
+"""TensorFlow without its C++ start-up log: call :func:`tensorflow` before TensorFlow is first imported.
 
 While it loads, TensorFlow 2.21 writes a few lines straight to the process's standard error
 (file descriptor 2), before it reads ``TF_CPP_MIN_LOG_LEVEL``, so no environment variable silences them::
@@ -7,12 +7,13 @@ While it loads, TensorFlow 2.21 writes a few lines straight to the process's sta
     I0000 00:00:1795823346.017030   21967 port.cc:153] oneDNN custom operations are on. ...
     I0000 00:00:1795823346.017376   21967 cudart_stub.cc:31] Could not find cuda drivers on your machine, ...
 
-In a notebook they land in the output of the setup cell and look like errors. Importing ``gan_ad``
-calls :func:`install`: the first ``import tensorflow`` of the process (by ``gan_ad``, by Keras or by a
-notebook) then runs with descriptor 2 pointed at a temporary file. Afterwards the start-up lines are
+In a notebook they land in the output of the setup cell and look like errors. ``import gan_ad`` changes
+nothing in the process; the command line (``python -m gan_ad``) and the notebooks' setup cells call
+:func:`tensorflow`, which sets ``TF_CPP_MIN_LOG_LEVEL=3`` unless it is set (TensorFlow stays quiet after
+it has started) and calls :func:`install`: the first ``import tensorflow`` of the process (by ``gan_ad``,
+by Keras or by a notebook) then runs with descriptor 2 pointed at a temporary file. Afterwards the start-up lines are
 dropped (:func:`is_startup_noise`) and any other line is written to standard error as usual, so a real
-problem still shows. ``TF_CPP_MIN_LOG_LEVEL=3`` (which ``gan_ad`` sets unless it is set) keeps TensorFlow
-quiet after that. ``GAN_AD_TF_LOG=1`` turns the filter off.
+problem still shows. ``GAN_AD_TF_LOG=1`` turns the filter off.
 """
 import importlib.abc
 import importlib.machinery
@@ -95,6 +96,14 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
         return spec
+
+
+def tensorflow():
+    """Keep TensorFlow's start-up log out of this process's standard error: ``TF_CPP_MIN_LOG_LEVEL=3`` unless it is
+    set, and :func:`install`. Call it before the first ``import tensorflow`` (of Keras, or of a ``gan_ad`` module
+    that needs it); afterwards it changes nothing."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    install()
 
 
 def install():

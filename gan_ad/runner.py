@@ -18,17 +18,16 @@ from pathlib import Path
 
 import nbformat
 import papermill as pm
-import yaml
 
 from .data import DATASETS
 from .detectors import NOTEBOOKS
-from .files import NOTEBOOK_DIR, RUNS_DIR, Run, write_json
-from .params import ParameterError, check_values
+from .files import NOTEBOOK_DIR, RUNS_DIR, write_json
+from .params import PIPELINE, ParameterError, check_values
+from .runs import Run
 
 # The kernel's own log (a warning about TCP on loopback at start, "KeyboardInterrupt caught in kernel" when
 # papermill stops it) is about the kernel, not the notebook; kept off the terminal of `make run`.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
-PIPELINE = ("01_data_prep", "02_train_gan", "03_latent_inversion", "04_encoder", "05_evaluation")
 LEDGER = "pipeline.json"  # notebook -> the parameters it was given, its source's and its files' digests
 RECORDS = {"parameters.json"}  # written by every notebook, each adding its own part: not a notebook's output
 
@@ -52,11 +51,6 @@ def check_parameters(params, declared):
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ParameterError(f"Unknown parameter(s) {', '.join(unknown)}. Valid parameters: {', '.join(valid)}.")
-
-
-def parse_value(text):
-    """Read a command-line value as YAML: ``5`` -> 5, ``0.1`` -> 0.1, ``[0, 1]`` -> [0, 1], ``abc`` -> 'abc'."""
-    return yaml.safe_load(text)
 
 
 def recorded_parameters(run_dir):

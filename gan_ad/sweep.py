@@ -24,6 +24,7 @@ a run whose folder holds a complete ``metrics.json`` made with the same paramete
 and its metrics are read back; failed and unfinished runs run again. A lock file in the sweep
 folder refuses a second sweep into the same folder while one is running.
 """
+import asyncio
 import concurrent.futures
 import fcntl
 import itertools
@@ -42,14 +43,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import papermill as pm
-import yaml
+import seaborn as sns
 from tqdm import tqdm
 
 from .environment import cpu_count, thread_environment
-from .files import PROJECT_ROOT, RUNS_DIR, MissingStepError, Run, atomic_path, read_json, write_json
+from .files import PROJECT_ROOT, RUNS_DIR, MissingStepError, atomic_path, read_json, write_json
 from .plots import save_fig
-from .params import check_values
+from .params import check_values, read_yaml_mapping
 from .runner import ParameterError, check_parameters, pipeline_parameters, run_pipeline
+from .runs import Run
 
 METRICS = ("auroc", "auprc", "f1")  # each detector's test metrics
 VALIDATION = ("val_auroc", "gan_val_auroc_features")  # each detector's validation AUROC; the GAN monitor's at the kept epoch
@@ -75,22 +77,6 @@ def read_grid(path):
     fixed = spec.get("fixed") or {}
     check_grid(fixed, grid)
     return spec.get("name", path.stem), fixed, grid
-
-
-def read_yaml_mapping(path, what="a parameters file"):
-    """The mapping a YAML file holds (empty for an empty file), or :class:`ParameterError` in one sentence."""
-    path = Path(path)
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParameterError(f"{path} does not exist; give {what} that does.") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ParameterError(f"{path} cannot be read as YAML ({' '.join(str(err).split())}).") from None
-    if spec is None:
-        return {}
-    if not isinstance(spec, dict):
-        raise ParameterError(f"{path} must be {what} holding a YAML mapping (KEY: VALUE lines); got a {type(spec).__name__}.")
-    return spec
 
 
 def check_grid(fixed, grid):
@@ -402,9 +388,7 @@ def _child(send, function, args, log):
 
 def connect(address, timeout=None):
     """A Dask client of the scheduler at ``address`` with at least one worker, or :class:`SweepError` in one sentence."""
-    import asyncio
-
-    from distributed import Client
+    from distributed import Client  # Dask's client, as its other imports here, only for --cluster: it takes a second to import
     from distributed.comm import connect as open_comm
 
     timeout = timeout or CONNECT_TIMEOUT
@@ -486,8 +470,6 @@ def mean_std(table):
 
 def plot_results(results, keys):
     """Test AUROC of each detector against each grid parameter (mean and spread over the rest)."""
-    import seaborn as sns
-
     keys = [k for k in keys if k != "seed"] or ["seed"]
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
     for ax, key in zip(axes.flat, keys):

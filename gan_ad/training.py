@@ -12,9 +12,10 @@ import pandas as pd
 import tensorflow as tf
 
 from .baselines import FEATURE_KNN, FeatureKNN
+from .data import balanced_indices
 from .files import DamagedFileError, atomic_path, load_json, load_keras, load_table, reading, require, write_json
 from .inversion import Inverter
-from .metrics import auroc
+from .metrics import auroc, best_on_validation
 from .plots import image_grid, save_fig
 
 
@@ -274,11 +275,9 @@ class ValidationAUROC(keras.callbacks.Callback):
 
 
 def monitor_indices(is_anomaly, size, seed=0):
-    """Indices of at most ``size`` validation images for :class:`ValidationAUROC`: as many normal as anomalous."""
-    is_anomaly = np.asarray(is_anomaly)
-    rng = np.random.default_rng(seed)
-    per_class = min(size // 2, int(is_anomaly.sum()), int((1 - is_anomaly).sum()))
-    return np.concatenate([rng.choice(np.flatnonzero(is_anomaly == label), per_class, replace=False) for label in (0, 1)])
+    """Indices of at most ``size`` validation images for :class:`ValidationAUROC`: as many normal as anomalous
+    (:func:`gan_ad.data.balanced_indices`)."""
+    return balanced_indices(is_anomaly, size, seed)
 
 
 SELECT_EPOCH = ("features", "anogan", "last")
@@ -295,10 +294,10 @@ def choose_epoch(history, select_epoch="features"):
     last = int(history["epoch"].max())
     if select_epoch == "last":
         return last, f"Keeping the last epoch ({last})."
-    column = history[f"val_auroc_{select_epoch}"]
-    if column.isna().all():
+    column = history.set_index("epoch")[f"val_auroc_{select_epoch}"]
+    best = best_on_validation({int(epoch): value for epoch, value in column.items()}, fallback=None)
+    if best is None:
         return last, f"Validation holds no anomalies, so no AUROC can choose the epoch: keeping the last one ({last})."
-    best = int(history.loc[column.idxmax(), "epoch"])
     return best, f"Keeping epoch {best} of {last}: the best validation AUROC of the {select_epoch} monitor ({column.max():.3f})."
 
 

@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 from gan_ad import baselines, metrics  # noqa: E402
-from gan_ad.files import Run  # noqa: E402
+from gan_ad.runs import Run  # noqa: E402
 from gan_ad.models import feature_extractor  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from gan_ad.assignments import TINY_FILE
-from gan_ad.files import Run
+from gan_ad.runs import Run
 from gan_ad.runner import run_pipeline
 
 TINY = yaml.safe_load(TINY_FILE.read_text())

@@ -4,7 +4,8 @@ import pytest
 from gan_ad import bench
 from gan_ad.__main__ import main
 from gan_ad.detectors import DetectorError
-from gan_ad.files import Run, read_json, write_json
+from gan_ad.files import read_json, write_json
+from gan_ad.runs import Run
 
 KEYS = ["anogan", "encoder", "encoder_refined", "encoder_memory", "feature_knn", "pca", "pixel_knn", "autoencoder"]
 

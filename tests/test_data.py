@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from gan_ad import data, image_folders
+from gan_ad import data
 
 
 def test_load_dataset_reads_the_cached_file(tiny_dataset):
@@ -273,7 +273,7 @@ def test_path_dataset_is_cached_in_the_run_folder(image_folder, tmp_path):
 
 def test_export_folder_round_trip(tiny_dataset, tmp_path):
     data_dir, a = tiny_dataset
-    written = image_folders.export_folder("mnist", tmp_path / "out" / "digits", max_per_class=12, data_dir=data_dir)
+    written = data.export_folder("mnist", tmp_path / "out" / "digits", max_per_class=12, data_dir=data_dir)
     assert written == {"train": 120, "test": 120}
     ds = data.open_dataset(tmp_path / "out" / "digits")
     assert ds.classes == tuple(str(d) for d in range(10)) and not ds.resized and not ds.colour
@@ -281,7 +281,7 @@ def test_export_folder_round_trip(tiny_dataset, tmp_path):
         np.testing.assert_array_equal(ds.x_train[ds.y_train == d], a["x_train"][a["y_train"] == d][:12])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["digits"]  # no temporary folder left
     with pytest.raises(data.DataError, match="already exists and is not empty"):
-        image_folders.export_folder("mnist", tmp_path / "out" / "digits", data_dir=data_dir)
+        data.export_folder("mnist", tmp_path / "out" / "digits", data_dir=data_dir)
 
 
 def test_export_folder_command(tmp_path, capsys):

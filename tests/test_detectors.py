@@ -133,3 +133,35 @@ def test_best_on_validation_reads_validation_only():
     assert detectors.best_on_validation({"a": a, "b": b, "nan": nan}) == "b"
     assert detectors.best_on_validation({"nan": nan, "feature_knn": PCAReconstruction(2)}) == "feature_knn"
     assert detectors.best_on_validation({"nan": nan}) == "nan"
+
+
+def test_a_detector_that_implements_nothing_cannot_be_made():
+    class Nothing(detectors.Detector):  # neither _explain nor _score: no endless score -> explain -> score
+        key, kind, label = "nothing", detectors.BASELINE, "Nothing"
+    with pytest.raises(TypeError, match="_explain"):
+        Nothing()
+
+    class ScoresOnly(detectors.Detector):
+        key, kind, label = "mean", detectors.BASELINE, "Mean pixel"
+
+        def _explain(self, images):
+            return detectors.Explanation(images.mean(axis=(1, 2, 3)))
+    detector = ScoresOnly()
+    np.testing.assert_allclose(detector.score(images(3, 0)), images(3, 0).mean(axis=(1, 2, 3)), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"\(N, 28, 28, 1\)"):
+        detector.explain(np.zeros((2, 28, 28)))
+
+
+def test_knn_checks_its_input_as_every_detector_does():
+    detector = KNNDistance(k=2, n_components=4).fit(images(20, 0))
+    for bad in (np.zeros((2, 32, 32, 1)), np.zeros((2, 28, 28)), np.zeros((0, 28, 28, 1)), np.zeros((0, 5))):
+        for method in (detector.score, detector.explain):
+            with pytest.raises(ValueError, match=r"\(N, 28, 28, 1\)"):
+                method(bad)
+    vectors = KNNDistance(k=2, n_components=3).fit(images(20, 0).reshape(20, -1))  # vectors (N, D) are its input too
+    assert vectors.score(images(4, 1).reshape(4, -1)).shape == (4,)
+
+
+def test_the_registry_lists_every_detector_with_its_notebook():
+    assert list(detectors.CLASSES) == list(detectors.NOTEBOOKS)
+    assert all(cls.key == key for key, cls in detectors.CLASSES.items())

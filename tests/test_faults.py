@@ -12,7 +12,8 @@ import pytest
 
 from gan_ad import bench, data, demo, models, training
 from gan_ad.detectors import DetectorError
-from gan_ad.files import ARTEFACTS, PROJECT_ROOT, MissingStepError, Run, load_json
+from gan_ad.files import ARTEFACTS, PROJECT_ROOT, MissingStepError, load_json
+from gan_ad.runs import Run
 
 DAMAGES = ("deleted", "truncated to half", "random bytes")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_ad.files import Run
+from gan_ad.runs import Run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "sweeps" / "feature_layers.py"
 

@@ -1,8 +1,9 @@
+import errno
 from pathlib import Path
 
 import pytest
 
-from gan_ad import files
+from gan_ad import files, runs
 from gan_ad.assignments import TINY_FILE
 
 
@@ -13,6 +14,19 @@ def test_atomic_path_renames_on_success(tmp_path):
         tmp.write_text("done")
     assert target.read_text() == "done"
     assert [p.name for p in target.parent.iterdir()] == ["out.txt"]
+
+
+def test_atomic_path_names_only_a_failed_write(tmp_path):
+    """An OSError of the block's own reading is its own; one of writing the file says which file could not be written."""
+    with pytest.raises(FileNotFoundError) as err:
+        with files.atomic_path(tmp_path / "out.txt") as tmp:
+            (tmp_path / "missing-input.txt").read_text()
+    assert "could not be written" not in str(err.value) and err.value.filename == str(tmp_path / "missing-input.txt")
+    with pytest.raises(OSError, match=r"out\.txt could not be written .*previous version"):
+        with files.atomic_path(tmp_path / "out.txt") as tmp:
+            tmp.write_text("half")
+            raise OSError(errno.ENOSPC, "No space left on device")  # as a library writing it says, naming no file
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_path_keeps_old_file_and_cleans_up_on_error(tmp_path):
@@ -60,7 +74,7 @@ def test_project_root_is_the_checkout_then_the_working_directory(tmp_path):
 
 
 def test_run_reads_artefacts_and_says_which_notebook_is_missing(tmp_path):
-    run = files.Run(tmp_path)
+    run = runs.Run(tmp_path)
     files.write_json(tmp_path / "model.json", {"epoch": 3})
     assert run.dir == tmp_path.resolve() and run.settings("model.json") == {"epoch": 3}
     with pytest.raises(files.MissingStepError, match=r"notebooks/04_encoder\.ipynb"):
@@ -70,7 +84,7 @@ def test_run_reads_artefacts_and_says_which_notebook_is_missing(tmp_path):
 
 
 def test_metrics_are_saved_read_and_forgotten_through_the_run(tmp_path):
-    run = files.Run(tmp_path)
+    run = runs.Run(tmp_path)
     with pytest.raises(files.MissingStepError, match=r"notebooks/05_evaluation\.ipynb"):
         run.metrics()  # an unfinished run
     assert run.save_metrics({"detectors": {"pca": {"auroc": 0.8}}}) == tmp_path.resolve() / "metrics.json"
@@ -114,7 +128,7 @@ def test_the_readme_lists_each_artefact_beside_the_notebook_that_writes_it():
 
 
 def test_save_parameters_keeps_earlier_notebooks_and_drops_later_ones(tmp_path):
-    run = files.Run(tmp_path)
+    run = runs.Run(tmp_path)
     namespace = {"run_dir": str(tmp_path), "seed": 3, "steps": 7, "z_learning_rate": 0.5, "lam": 0.2,
                  "inversion_batch_size": 8, "false_alarm_rate": 0.1, "unrelated": 1}
     files.write_json(tmp_path / "parameters.json", {"01_data_prep": {"seed": 0}, "04_encoder": {"seed": 1}})
@@ -129,11 +143,11 @@ def test_a_run_records_every_notebooks_parameters_under_the_names_given(tiny_run
 
     from gan_ad.runner import PIPELINE, notebook_parameters
 
-    recorded = files.Run(tiny_run).parameters()
+    recorded = runs.Run(tiny_run).parameters()
     assert list(recorded) == list(PIPELINE)
     for notebook in PIPELINE:
         assert set(recorded[notebook]) == set(notebook_parameters(notebook)) - {"run_dir"}
     tiny = yaml.safe_load(TINY_FILE.read_text())
     given = {name: value for params in recorded.values() for name, value in params.items()}
     assert {name: given[name] for name in tiny} == tiny  # e.g. notebook 03's z_learning_rate, not the detector's learning_rate
-    assert files.Run(tiny_run).metrics()["parameters"] == recorded
+    assert runs.Run(tiny_run).metrics()["parameters"] == "parameters.json"  # recorded once: metrics.json names the record

@@ -14,7 +14,7 @@ from gan_ad.runner import NOTEBOOK_DIR, PIPELINE
 # what each lesson must show, at least: the algorithm it teaches
 TAUGHT = {"02_train_gan": {"training.GAN.train_step"},
           "03_latent_inversion": {"inversion.Inverter._search", "inversion.score_terms"},
-          "04_encoder": {"encoder.EncoderTraining._loss", "baselines.KNNDistance.score", "encoder.EncoderMemory.draw_and_score"}}
+          "04_encoder": {"encoder.EncoderTraining._loss", "baselines.KNNDistance._score", "encoder.EncoderMemory.draw_and_score"}}
 
 
 def shown(cell_source):

@@ -12,7 +12,8 @@ from conftest import write_image_folder
 from gan_ad import data
 from gan_ad.assignments import TINY_FILE
 from gan_ad.detectors import NOTEBOOKS
-from gan_ad.files import Run, read_json
+from gan_ad.files import read_json
+from gan_ad.runs import Run
 from gan_ad.runner import PIPELINE, run_pipeline
 
 pytestmark = pytest.mark.slow  # whole pipeline runs

@@ -19,8 +19,8 @@ def python(code, **env):
 
 
 @pytest.mark.slow  # TensorFlow started in a new process
-def test_import_gan_ad_first_silences_tensorflow_startup():
-    done = python("import gan_ad, keras, tensorflow as tf; print(int(tf.constant(1) + 1))")
+def test_quiet_tensorflow_first_silences_tensorflow_startup():
+    done = python("import gan_ad; gan_ad.quiet.tensorflow(); import keras, tensorflow as tf; print(int(tf.constant(1) + 1))")
     assert done.stdout == "2\n"
     assert not any(text in done.stderr for text in STARTUP_LOG), done.stderr
 
@@ -38,3 +38,23 @@ def test_noise_patterns():
     assert quiet.is_startup_noise("W0000 00:00:1795823346.017030   21967 some.cc:12] anything at start-up\n")
     assert not quiet.is_startup_noise("E0000 00:00:1795823346.017030   21967 some.cc:12] a real error\n")
     assert not quiet.is_startup_noise("Traceback (most recent call last):\n")
+
+
+FAKE_TENSORFLOW = "import os\nos.write(2, b'I0000 00:00:1795823346.017030   21967 port.cc:153] oneDNN custom operations are on.\\n')\n"
+
+
+def test_import_gan_ad_changes_nothing_and_quieting_is_a_call(tmp_path):
+    """``import gan_ad`` leaves file descriptor 2, the import system and the environment as they were; the start-up
+    log of a (fake) TensorFlow still reaches stderr, until ``gan_ad.quiet.tensorflow()`` is called first."""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(FAKE_TENSORFLOW)
+    check = ("import os, sys\n"
+             "before = os.fstat(2), list(sys.meta_path)\n"
+             "import gan_ad\n"
+             "assert (os.fstat(2), list(sys.meta_path)) == before and 'TF_CPP_MIN_LOG_LEVEL' not in os.environ\n"
+             "{call}import tensorflow\n")
+    path = os.pathsep.join([str(tmp_path), str(PROJECT_ROOT)])
+    plain = python(check.format(call=""), PYTHONPATH=path)
+    assert "oneDNN custom operations" in plain.stderr
+    quieted = python(check.format(call="gan_ad.quiet.tensorflow()\nassert os.environ['TF_CPP_MIN_LOG_LEVEL'] == '3'\n"), PYTHONPATH=path)
+    assert quieted.stderr == ""

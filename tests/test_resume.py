@@ -10,8 +10,9 @@ import pytest
 
 from gan_ad.assignments import TINY_FILE
 from gan_ad.environment import THREAD_VARIABLES
-from gan_ad.files import PROJECT_ROOT, Run
+from gan_ad.files import PROJECT_ROOT
 from gan_ad.runner import PIPELINE
+from gan_ad.runs import Run
 
 TIMEOUT = 1800  # seconds one command of the test may take
 

@@ -1,7 +1,7 @@
 import nbformat
 import pytest
 
-from gan_ad import runner
+from gan_ad import params, runner
 from gan_ad.__main__ import main
 
 
@@ -35,7 +35,7 @@ def test_unknown_parameter_lists_the_valid_ones(declared):
 
 @pytest.mark.parametrize("text, value", [("5", 5), ("0.1", 0.1), ("[0, 1]", [0, 1]), ("mnist", "mnist"), ("null", None)])
 def test_parse_value(text, value):
-    assert runner.parse_value(text) == value
+    assert params.parse_value(text) == value
 
 
 def test_prepare_only_injects_parameters(tmp_path):

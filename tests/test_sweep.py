@@ -14,7 +14,7 @@ from gan_ad import sweep
 from gan_ad.__main__ import main
 from gan_ad.assignments import TINY_FILE
 from gan_ad.detectors import NOTEBOOKS
-from gan_ad.files import Run
+from gan_ad.runs import Run
 from gan_ad.runner import ParameterError
 
 
