@@ -2,10 +2,15 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import contextlib
+import io
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import yaml
 
+from gan_ad import sweep
 from gan_ad.assignments import TINY_FILE
 from gan_ad.runs import Run
 from gan_ad.runner import run_pipeline
@@ -48,8 +53,59 @@ def tiny_run(tmp_path_factory):
     return run_pipeline("tiny", TINY, runs_dir=tmp_path_factory.mktemp("runs"), echo=False)
 
 
+@pytest.fixture(scope="session")
+def session_cluster():
+    """A Dask cluster of two single-threaded worker processes; a task whose worker dies fails at once."""
+    import dask  # only the cluster tests need Dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None) as local:
+            yield local
+
+
+@pytest.fixture
+def cluster(session_cluster):
+    """The session's Dask cluster. Starting a worker (also one that replaces a dead one) sets thread variables such
+    as OMP_NUM_THREADS=1 in this process for it; they are put back after the test, so that no later test runs
+    TensorFlow with other thread counts than its process started with."""
+    saved = dict(os.environ)
+    yield session_cluster
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+# The image folder of the sweep below: three shapes, of three sizes, one of them in colour, and a file that is no image
+SHAPE_COUNTS = {(part, name): n for part, n in (("train", 120), ("test", 20)) for name in ("circle", "cross", "square")}
+SHAPE_SIZES = {"circle": (32, 32), "cross": (28, 28), "square": (36, 24)}
+SHAPE_MODES = {"circle": "L", "cross": "RGB", "square": "L"}
+
+
+@pytest.fixture(scope="session")
+def shapes_sweep(tmp_path_factory, session_cluster):
+    """A tiny sweep on the Dask cluster over two datasets: an image folder of shapes (circle and square normal), which
+    runs the whole pipeline, and ``cifar``, which is no dataset and fails. Shared by the sweep's test (a failed point
+    is recorded, resuming skips what finished) and the image folder's (its run, through every notebook)."""
+    saved = dict(os.environ)
+    root = tmp_path_factory.mktemp("shapes")
+    folder = root / "shapes"
+    write_image_folder(folder, SHAPE_COUNTS, size=SHAPE_SIZES, mode=SHAPE_MODES)
+    (folder / "train" / "cross" / "notes.txt").write_text("not an image")
+    fixed = {**TINY, "normal_digits": ["circle", "square"], "bad_files": "skip"}
+    grid = {"dataset": [str(folder), "cifar"]}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        results = sweep.run_grid("s", fixed, grid, runs_dir=root / "runs", cluster=session_cluster.scheduler_address)
+    os.environ.clear()
+    os.environ.update(saved)
+    sweep_dir = root / "runs" / "s"
+    return SimpleNamespace(results=results, printed=printed.getvalue(), fixed=fixed, grid=grid, folder=folder,
+                           runs_dir=root / "runs", dir=sweep_dir, shapes=sweep_dir / sweep.run_name({"dataset": str(folder)}),
+                           cifar=sweep_dir / "dataset=cifar")
+
+
 # Fixtures that execute notebooks or start a cluster: a test using one is ``slow`` (left out of make check)
-SLOW_FIXTURES = {"tiny_run", "release", "graded", "cluster"}
+SLOW_FIXTURES = {"tiny_run", "release", "graded", "cluster", "session_cluster", "shapes_sweep"}
 
 
 def pytest_collection_modifyitems(items):

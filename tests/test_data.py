@@ -37,6 +37,13 @@ def test_corrupt_file_is_reported(tiny_dataset):
         data.load_mnist(data_dir)
 
 
+def test_fashion_mnist_opens_by_name_with_its_class_names():
+    """The Keras arrays of Fashion-MNIST in data/ (as .ci/run copies them), opened as notebook 01 opens a dataset."""
+    ds = data.open_dataset("fashion_mnist")
+    assert (ds.x_train.shape, ds.x_test.shape) == ((60000, 28, 28), (10000, 28, 28))
+    assert ds.classes[0] == "t-shirt" and ds.classes[9] == "ankle-boot" and sorted(set(ds.y_test.tolist())) == list(range(10))
+
+
 def test_unknown_dataset():
     with pytest.raises(data.DataError, match="mnist, fashion_mnist"):
         data.load_dataset("cifar")

@@ -28,21 +28,16 @@ def outputs(path):
                      for c in cells if c.cell_type == "code" for o in c.outputs)
 
 
-def test_image_folder_through_the_whole_pipeline(tmp_path, monkeypatch):
-    counts = {(part, name): n for part, n in (("train", 120), ("test", 20)) for name in ("circle", "cross", "square")}
-    write_image_folder(tmp_path / "shapes", counts, size={"circle": (32, 32), "cross": (28, 28), "square": (36, 24)},
-                       mode={"circle": "L", "cross": "RGB", "square": "L"})
-    (tmp_path / "shapes" / "train" / "cross" / "notes.txt").write_text("not an image")
-    monkeypatch.chdir(tmp_path)  # a relative dataset path is read from the caller's directory
-    params = {**TINY, "dataset": "shapes", "normal_digits": ["circle", "square"], "bad_files": "skip"}
-    run_dir = run_pipeline("shapes", params, runs_dir=tmp_path / "runs", echo=False)
-
+def test_image_folder_through_the_whole_pipeline(shapes_sweep):
+    """An image folder of shapes (conftest.py: circle and square normal, mixed sizes, one class in colour, a file that
+    is not an image) through the five notebooks, as a point of the sweep on the Dask cluster."""
+    folder, run_dir = shapes_sweep.folder, shapes_sweep.shapes
     split = Run(run_dir).settings("split.json")
-    assert split["dataset"] == str(tmp_path / "shapes") and split["classes"] == ["circle", "cross", "square"]
+    assert split["dataset"] == str(folder) and split["classes"] == ["circle", "cross", "square"]
     assert (split["normal_digits"], split["anomaly_digits"], split["anomaly_classes"]) == ([0, 2], [1], ["cross"])
     assert split["counts"] == {"train": 216, "val": 48, "test": 60} and split["val_anomalies"] == 24
     assert (split["resized"], split["sizes"], split["colour"]) == (280, {"32x32": 140, "36x24": 140}, 140)
-    assert [s.split(": ")[0] for s in split["skipped_files"]] == [str(tmp_path / "shapes/train/cross/notes.txt")]
+    assert [s.split(": ")[0] for s in split["skipped_files"]] == [str(folder / "train/cross/notes.txt")]
     printed = outputs(run_dir / "01_data_prep.ipynb")
     assert "280 of 420 images were not 28x28 and were resized" in printed and "140 colour images" in printed
     assert "notes.txt" in printed and (run_dir / "dataset.npz").exists() and (run_dir / "figures" / "examples.png").exists()

@@ -258,17 +258,6 @@ def test_tiny_sweep_with_two_workers_runs_them_in_processes_of_their_own(tmp_pat
         assert (tmp_path / "s" / name).exists()
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A Dask cluster of two single-threaded worker processes; a task whose worker dies fails at once."""
-    import dask
-    from distributed import LocalCluster
-
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        with LocalCluster(processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None) as local:
-            yield local
-
-
 @pytest.mark.slow
 def test_a_dask_worker_that_dies_fails_only_its_run(tmp_path, monkeypatch, cluster):
     monkeypatch.setattr(sweep, "run_point", fake_point)
@@ -279,24 +268,21 @@ def test_a_dask_worker_that_dies_fails_only_its_run(tmp_path, monkeypatch, clust
     assert len(threads) == 2 and set(threads.values()) == {max(1, sweep.cpu_count() // 2)}  # two workers share the cores
 
 
-@pytest.mark.slow
-def test_tiny_sweep_on_a_dask_cluster_then_resumed_here(tmp_path, capsys, cluster):
-    grid = {"dataset": ["fashion_mnist", "cifar"]}  # MNIST runs in the other sweep tests; cifar is no dataset
-    results = sweep.run_grid("s", TINY, grid, runs_dir=tmp_path, cluster=cluster.scheduler_address)
+def test_tiny_sweep_on_a_dask_cluster_then_resumed_here(shapes_sweep, capsys):
+    results, shapes = shapes_sweep.results, shapes_sweep.shapes  # the image folder of shapes (conftest.py)
     assert list(results.drop_duplicates("dataset")["status"]) == ["ok", "failed"]  # a failed run is recorded, the sweep goes on
     assert results["error"].iloc[-1].startswith(f"DataError: Unknown dataset '{Path.cwd() / 'cifar'}'")  # made absolute
     ok = results[results["status"] == "ok"]
     assert sorted(ok["detector"]) == sorted(NOTEBOOKS) and ok["auroc"].between(0, 1).all()  # a row per detector
-    out = capsys.readouterr().out
-    assert "dataset=cifar: failed in" in out and "dataset=fashion_mnist: ok in" in out
+    assert "dataset=cifar: failed in" in shapes_sweep.printed and f"{shapes.name}: ok in" in shapes_sweep.printed
     for name in ("results.csv", "summary.csv", "sweep.png"):
-        assert (tmp_path / "s" / name).exists()
-    fashion, cifar = tmp_path / "s" / "dataset=fashion_mnist", tmp_path / "s" / "dataset=cifar"
-    before = {path: path.stat().st_mtime_ns for path in (fashion / "05_evaluation.ipynb", cifar / "01_data_prep.ipynb")}
+        assert (shapes_sweep.dir / name).exists()
+    cifar = shapes_sweep.cifar
+    before = {path: path.stat().st_mtime_ns for path in (shapes / "05_evaluation.ipynb", cifar / "01_data_prep.ipynb")}
 
-    again = sweep.run_grid("s", TINY, grid, runs_dir=tmp_path, echo=False)  # resumed in this process
-    assert "[1/2] dataset=fashion_mnist: done earlier, best test AUROC" in capsys.readouterr().out
-    assert (fashion / "05_evaluation.ipynb").stat().st_mtime_ns == before[fashion / "05_evaluation.ipynb"]  # skipped
+    again = sweep.run_grid("s", shapes_sweep.fixed, shapes_sweep.grid, runs_dir=shapes_sweep.runs_dir, echo=False)  # resumed here
+    assert f"[1/2] {shapes.name}: done earlier, best test AUROC" in capsys.readouterr().out
+    assert (shapes / "05_evaluation.ipynb").stat().st_mtime_ns == before[shapes / "05_evaluation.ipynb"]  # skipped
     assert (cifar / "01_data_prep.ipynb").stat().st_mtime_ns > before[cifar / "01_data_prep.ipynb"]  # failed: ran again
     pd.testing.assert_frame_equal(again, results)
-    assert pd.read_csv(tmp_path / "s" / "results.csv")["auroc"].dropna().tolist() == again["auroc"].dropna().tolist()
+    assert pd.read_csv(shapes_sweep.dir / "results.csv")["auroc"].dropna().tolist() == again["auroc"].dropna().tolist()
