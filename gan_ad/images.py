@@ -96,7 +96,18 @@ def dilate(image):
 
 
 def _lanczos_uint8(pixels, width, height):
-    return np.asarray(Image.fromarray(pixels).resize((width, height), Image.LANCZOS), "float32")
+    """Pillow's Lanczos resize of uint8 pixels to (width, height), as two passes: rows first, then columns.
+
+    One ``resize`` call may take either order (Pillow picks one), and the 8-bit rounding between the
+    passes makes the orders differ by a few grey levels; two one-axis calls fix it, so that the web
+    app's port (``webapp/preprocess.js``) gives the same pixels.
+    """
+    image = Image.fromarray(pixels)
+    if image.width != width:
+        image = image.resize((width, image.height), Image.LANCZOS)
+    if image.height != height:
+        image = image.resize((width, height), Image.LANCZOS)
+    return np.asarray(image, "float32")
 
 
 def mnist_style(image):

@@ -64,3 +64,51 @@ def test_stroke_width_of_a_bar():
     bar[5:35, 10:13] = 1
     assert images.stroke_width(bar) == pytest.approx(2 * 90 / 66)
     assert images.stroke_width(np.zeros((5, 5))) == 0
+
+
+NODE_PORT = """
+const fs = require("fs"), vm = require("vm");
+vm.runInThisContext(fs.readFileSync(process.argv[2], "utf8") + "\\nglobalThis.P = GanAdPreprocess;");
+const cases = JSON.parse(fs.readFileSync(process.argv[3]));
+const constants = JSON.parse(process.argv[4]);
+const out = cases.map(([px, w, h]) => { try { return Array.from(P.mnistStyle(Float32Array.from(px), w, h, constants)); } catch (e) { return e.message; } });
+fs.writeFileSync(process.argv[3], JSON.stringify(out));
+"""
+
+
+def test_the_web_apps_port_of_mnist_style_gives_the_same_pixels(tmp_path):
+    """webapp/preprocess.js (run by node) against mnist_style on odd images: the same 28x28, to float32 rounding."""
+    import json
+    import shutil
+    import subprocess
+
+    from gan_ad.export import WEBAPP_DIR
+
+    if not shutil.which("node"):
+        pytest.skip("node is not installed")
+    rng = np.random.default_rng(0)
+    cases = []
+    for i in range(60):
+        h, w = (int(v) for v in rng.integers(3, 200, 2))
+        image = np.zeros((h, w), "float32")
+        for _ in range(3):  # bars of random width: thin ones are thickened
+            r, c = rng.integers(0, h), rng.integers(0, w)
+            image[r:r + rng.integers(1, h), c:c + rng.integers(1, 1 + w // 3)] = rng.uniform(0.3, 1)
+        if i % 3 == 0:
+            image = 1 - image  # dark ink on paper
+        if i % 7 == 0:
+            image[:] = 1.0  # nothing to score
+        cases.append([(image.astype("float32") * 255).round().astype("float32") / 255, w, h])
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps([[c[0].ravel().tolist(), c[1], c[2]] for c in cases]))
+    constants = {"ink": images.INK, "mnist_stroke_width": images.MNIST_STROKE_WIDTH, "stroke_slack": images.STROKE_SLACK}
+    script = tmp_path / "port.js"
+    script.write_text(NODE_PORT)
+    subprocess.run(["node", str(script), str(WEBAPP_DIR / "preprocess.js"), str(path), json.dumps(constants)], check=True)
+    for (image, _, _), got in zip(cases, json.loads(path.read_text())):
+        try:
+            expected = images.mnist_style(image)
+        except images.EmptyImageError as err:
+            assert got == str(err)
+            continue
+        np.testing.assert_allclose(np.asarray(got, "float32").reshape(28, 28), expected, atol=1e-6)
