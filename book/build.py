@@ -130,18 +130,18 @@ Draw a digit (mouse, pen or finger), upload a picture of one, or pick a real tes
 run `{run}`, trained on normal digits only, says whether it is NORMAL or ANOMALOUS, with its score
 against the threshold, a reconstruction and the nearest normal training digits. Everything runs in
 your browser (onnxruntime-web in WebAssembly); nothing is sent anywhere.
-[Open the app on its own page](app/index.html).
+<a href="app/index.html">Open the app on its own page</a>.
 
 <iframe src="app/index.html" title="gan-ad web app" style="width:100%;height:900px;border:1px solid #ccc"></iframe>
 
 How it is made, and how to build it from your own run (`make webapp RUN=runs/NAME`): see the
-[demo guide](docs/demo.html#the-web-app).
+<a href="docs/demo.html#the-web-app">demo guide</a>.
 """
 
 NO_APP = """# Try it
 
 This build of the website has no web app: {why}. Build it with `make webapp RUN=runs/NAME` (see the
-[demo guide](docs/demo.html#the-web-app)), or `make app` for the Voilà demo of notebook 06.
+<a href="docs/demo.html#the-web-app">demo guide</a>), or `make app` for the Voilà demo of notebook 06.
 """
 
 
