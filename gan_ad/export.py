@@ -27,7 +27,11 @@ import numpy as np
 
 from . import images as imaging
 from .detectors import DetectorError, best_on_validation, split_fingerprint
-from .files import MissingStepError, Run, atomic_dir
+from .files import MissingStepError, atomic_dir
+try:  # the layered package (main) keeps Run in gan_ad.runs
+    from .runs import Run
+except ImportError:
+    from .files import Run
 
 EXPORTABLE = ("feature_knn", "encoder_memory", "pixel_knn", "pca")  # detectors the page can compute (webapp/app.js)
 FORMAT = 1

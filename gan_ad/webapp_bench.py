@@ -47,7 +47,10 @@ def measure(run_dir, site):
     from playwright.sync_api import sync_playwright
     from sklearn.metrics import roc_auc_score
 
-    from .files import Run
+    try:  # the layered package (main) keeps Run in gan_ad.runs
+        from .runs import Run
+    except ImportError:
+        from .files import Run
 
     run, site = Run(run_dir), Path(site)
     manifest = json.loads((site / "model" / "manifest.json").read_text())

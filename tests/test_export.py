@@ -7,7 +7,10 @@ import pytest
 
 from gan_ad import export
 from gan_ad.__main__ import main
-from gan_ad.files import Run
+try:  # the layered package (main) keeps Run in gan_ad.runs
+    from gan_ad.runs import Run
+except ImportError:
+    from gan_ad.files import Run
 
 
 def test_an_unfinished_run_is_refused_with_one_sentence(tmp_path, capsys):

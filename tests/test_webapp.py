@@ -18,7 +18,10 @@ import pytest
 from PIL import Image
 
 from gan_ad.export import WEBAPP_DIR, build_site
-from gan_ad.files import Run
+try:  # the layered package (main) keeps Run in gan_ad.runs
+    from gan_ad.runs import Run
+except ImportError:
+    from gan_ad.files import Run
 from gan_ad.images import mnist_style
 from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_for_port
 
