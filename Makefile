@@ -11,7 +11,7 @@ BOOK ?= runs/book
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install system run check test app figures screenshot reference fashion bench readme book book-screenshot clean
+.PHONY: install system run check test app webapp webapp-bench figures screenshot reference fashion bench readme book book-screenshot clean
 
 install: $(VENV)/.installed
 
@@ -28,11 +28,25 @@ check: install  ## the fast tier: the package's floors (lint-imports, see pyproj
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
-system:  ## Debian's chromium for the browser tests (a test tool's own browser download fails offline)
+system:  ## Debian's chromium for the browser tests (a test tool's own browser download fails offline), node and npm for the web app
 	@command -v chromium > /dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium > /dev/null; }
+	@command -v npm > /dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm > /dev/null; }
 
-test: install system  ## everything: the tiny run (papermill), every test on it (GAN_AD_TINY_RUN), then nbval on its notebooks
+webapp/node_modules/.package-lock.json: webapp/package.json webapp/package-lock.json
+	cd webapp && npm ci --no-audit --no-fund
+
+webapp: install system webapp/node_modules/.package-lock.json  ## export $(RUN), build the web app into $(RUN)/webapp and serve it on 127.0.0.1
+	$(PY) -m gan_ad webapp --run $(RUN)
+	@echo "Serving the web app of $(RUN) at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
+	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory $(RUN)/webapp
+
+webapp-bench: install system webapp/node_modules/.package-lock.json  ## measure the web app of $(RUN) in Chromium: page weight, time to verdict, test AUROC
+	$(PY) -m gan_ad webapp --run $(RUN)
+	$(PY) -m gan_ad webapp-bench --run $(RUN)
+
+test: install system webapp/node_modules/.package-lock.json  ## everything: the tiny run (papermill), every test on it (GAN_AD_TINY_RUN), then nbval on its notebooks
 	rm -rf runs/nbval
 	$(PY) -m gan_ad run --name nbval -f gan_ad/tiny.yaml
 	GAN_AD_TINY_RUN=runs/nbval $(PY) -m pytest -q -p no:cacheprovider --durations=20 tests

@@ -13,6 +13,10 @@ source folder in ``OUT/_source`` and builds it with ``book/conf.py`` into ``OUT/
 - ``notebooks/NAME``: the executed notebook of the run (``RUN/NAME.ipynb``) with its outputs, or the
   notebook of ``notebooks/`` without outputs when the run has none (06, the demo, needs a live kernel).
   Under its title: "Open in Colab" and the source on GitHub, from REPOSITORY and BRANCH in conf.py.
+- ``try``: "Try it", the web app of the run (``gan_ad.export.build_site``, copied into ``html/app``)
+  embedded in the page: draw a digit and the run's models judge it in the reader's browser. A run that
+  cannot be exported, or a checkout without ``webapp/node_modules`` (``npm ci`` in ``webapp/``),
+  gives a page that says so instead.
 """
 import argparse
 import posixpath
@@ -94,7 +98,8 @@ def home_page(source, s):
     lessons = "\n".join(f"notebooks/{name}" for name in NOTEBOOKS)
     return (relinked("README.md", source, s)
             + f"\n\n```{{toctree}}\n:hidden:\n:caption: Guide\n\n{docs}\n```\n"
-            + f"\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{lessons}\n```\n")
+            + f"\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{lessons}\n```\n"
+            + "\n```{toctree}\n:hidden:\n:caption: Try it\n\ntry\n```\n")
 
 
 def lesson(name, run_dir, s):
@@ -119,8 +124,41 @@ def lesson(name, run_dir, s):
     return nb
 
 
-def stage(run_dir, source):
-    """Lay out the Sphinx source folder of the book for ``run_dir``."""
+TRY_IT = """# Try it
+
+Draw a digit (mouse, pen or finger), upload a picture of one, or pick a real test digit: the GAN of
+run `{run}`, trained on normal digits only, says whether it is NORMAL or ANOMALOUS, with its score
+against the threshold, a reconstruction and the nearest normal training digits. Everything runs in
+your browser (onnxruntime-web in WebAssembly); nothing is sent anywhere.
+<a href="app/index.html">Open the app on its own page</a>.
+
+<iframe src="app/index.html" title="gan-ad web app" style="width:100%;height:900px;border:1px solid #ccc"></iframe>
+
+How it is made, and how to build it from your own run (`make webapp RUN=runs/NAME`): see the
+<a href="docs/demo.html#the-web-app">demo guide</a>.
+"""
+
+NO_APP = """# Try it
+
+This build of the website has no web app: {why}. Build it with `make webapp RUN=runs/NAME` (see the
+<a href="docs/demo.html#the-web-app">demo guide</a>), or `make app` for the Voilà demo of notebook 06.
+"""
+
+
+def web_app(run_dir, app):
+    """Build the web app of ``run_dir`` into ``app``; ``None``, or why it could not be."""
+    sys.path.insert(0, str(ROOT))
+    from gan_ad.export import ExportError, build_site
+
+    try:
+        build_site(run_dir, app)
+    except ExportError as err:
+        return str(err)
+    return None
+
+
+def stage(run_dir, source, why=None):
+    """Lay out the Sphinx source folder of the book for ``run_dir`` (``why``: why it has no web app, if so)."""
     s = settings()
     shutil.rmtree(source, ignore_errors=True)
     (source / "notebooks").mkdir(parents=True)
@@ -130,6 +168,8 @@ def stage(run_dir, source):
         (source / "docs" / f"{name}.md").write_text(relinked(f"docs/{name}.md", source, s))
     for name in NOTEBOOKS:
         nbformat.write(lesson(name, run_dir, s), source / "notebooks" / f"{name}.ipynb")
+    shown = run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir
+    (source / "try.md").write_text(NO_APP.format(why=why.rstrip(".")) if why else TRY_IT.format(run=shown))
 
 
 def folder_size(path):
@@ -143,11 +183,17 @@ def build(run_dir, out):
         raise SystemExit(f"error: {run_dir} holds no executed notebooks; make a run first "
                          "(make run, or python -m gan_ad run --name NAME) and give it as RUN=runs/NAME.")
     start = time.perf_counter()
-    stage(run_dir, out / "_source")
+    app = out / "app"
+    why = web_app(run_dir, app)
+    stage(run_dir, out / "_source", why)
     html = out / "html"
     shutil.rmtree(html, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(BOOK_DIR),
                     "-d", str(out / "doctrees"), str(out / "_source"), str(html)], check=True)
+    if why is None:
+        shutil.copytree(app, html / "app")
+    else:
+        print(f"The website has no web app: {why}")
     seconds = time.perf_counter() - start
     print(f"Course website of {run_dir} in {html} (open index.html): built in {seconds:.0f} s, "
           f"{folder_size(html) / 2**20:.1f} MiB")

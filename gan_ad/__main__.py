@@ -1,4 +1,4 @@
-"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``bench``, ``params``, ``export-folder``, ``assign``, ``grade``."""
+"""Command line: ``python -m gan_ad run --name NAME -p KEY VALUE ... [--seeds N]``, ``sweep GRID.yaml``, ``bench``, ``params``, ``export-folder``, ``export``, ``webapp-bench``, ``assign``, ``grade``."""
 import argparse
 import sys
 from pathlib import Path
@@ -11,9 +11,11 @@ import papermill as pm  # noqa: E402
 
 from . import assignments, bench, data, grading, metrics, params as declared, runner, sweep  # noqa: E402
 from .detectors import DetectorError  # noqa: E402
+from .export import ExportError, build_site, export as export_run  # noqa: E402
 from .files import PROJECT_ROOT, MissingStepError  # noqa: E402
 from .report import update_pages  # noqa: E402
 from .runs import Run  # noqa: E402
+from .webapp_bench import main as bench_main  # noqa: E402
 
 
 def main(argv=None):
@@ -54,8 +56,43 @@ def main(argv=None):
     export.add_argument("folder", help="the folder to create (must not exist, or be empty)")
     export.add_argument("--max-per-class", type=int, default=0, metavar="N",
                         help="keep the first N images of each class in each part (default: all)")
+    webapp = sub.add_parser("export", help="export a finished run for the web app (ONNX networks, kNN index, threshold; see gan_ad/export.py)")
+    webapp.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
+    webapp.add_argument("--out", required=True, help="the folder to write (replaced as a whole)")
+    site = sub.add_parser("webapp", help="build the web app of a finished run: the page, onnxruntime-web and the export (make webapp)")
+    site.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
+    site.add_argument("--out", help="the folder to write (default: RUN/webapp)")
+    for command in (webapp, site):
+        command.add_argument("--judge", metavar="KEY", help="the detector to judge with (default: the best on validation "
+                             "among those a browser computes: feature_knn, encoder_memory, pixel_knn, pca)")
+    webbench = sub.add_parser("webapp-bench", help="measure the built web app of a run in Chromium (see gan_ad/webapp_bench.py)")
+    webbench.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
+    webbench.add_argument("--site", help="the built web app (default: RUN/webapp, built by make webapp)")
     assignments_cli(sub)
     args = parser.parse_args(argv)
+
+    if args.command == "export":
+        try:
+            manifest = export_run(args.run, args.out, args.judge)
+        except ExportError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        judge = manifest["judge"]
+        print(f"Exported {args.run} to {args.out}: judged by {judge['label']} (threshold {judge['threshold']:.4f}), "
+              f"{len(manifest['files'])} files listed in manifest.json")
+        return 0
+    if args.command == "webapp":
+        out = args.out or str(Path(args.run) / "webapp")
+        try:
+            manifest = build_site(args.run, out, args.judge)
+        except ExportError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"Built the web app of {args.run} in {out} (judged by {manifest['judge']['label']}); serve it with "
+              f"python -m http.server --bind 127.0.0.1 --directory {out}")
+        return 0
+    if args.command == "webapp-bench":
+        return bench_main(args.run, args.site)
 
     if args.command in ("assign", "grade"):
         return assignments_main(args)

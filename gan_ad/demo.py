@@ -12,75 +12,13 @@ import ipywidgets as widgets
 import matplotlib
 import numpy as np
 import traitlets
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .baselines import KNNDistance
 from .detectors import DetectorError, best_on_validation
 from .files import MissingStepError
+from .images import INK, MAX_UPLOAD_BYTES, PEN_FRACTION, EmptyImageError, mnist_style, read_image  # noqa: F401  (the demo's API)
 from .runs import Run
-
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-INK = 0.1  # a pixel darker than this (on a 0..1 ink scale) counts as background
-
-
-class EmptyImageError(ValueError):
-    """Raised when an image holds no ink to score."""
-
-
-def read_image(data):
-    """Decode uploaded bytes (PNG, JPEG ...) into a greyscale float array in [0, 1]; refuse what is not an image.
-
-    Transparent pixels are laid on white, palette and 16-bit images are converted.
-    """
-    if not data:
-        raise ValueError("The file is empty; upload a PNG or JPEG of a digit.")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ValueError(f"The file is {len(data) / 2**20:.1f} MB; upload an image under 5 MB.")
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ValueError("This file is not an image that can be read; upload a PNG or JPEG of a digit.") from err
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        pixels = np.asarray(image, dtype="float64")
-        span = pixels.max() - pixels.min()
-        return ((pixels - pixels.min()) / span if span else np.zeros_like(pixels)).astype("float32")
-    if image.mode in ("P", "PA", "LA", "RGBA") or "transparency" in image.info:
-        image = image.convert("RGBA")
-        white = Image.new("RGBA", image.size, "white")
-        image = Image.alpha_composite(white, image)
-    return np.asarray(image.convert("L"), dtype="float32") / 255
-
-
-def mnist_style(image):
-    """Turn a greyscale image (H, W) in [0, 1] into a 28x28 MNIST-like digit in [0, 1].
-
-    Light-background images are inverted to light ink on black; the ink is cropped, its longer
-    side scaled to 20 px keeping the aspect ratio, and its centre of mass put at the centre of
-    the 28x28 frame. Raises :class:`EmptyImageError` when there is no ink.
-    """
-    image = np.asarray(image, dtype="float32")
-    if image.ndim != 2 or min(image.shape) < 1:
-        raise ValueError(f"Expected a 2-D greyscale image, got shape {image.shape}.")
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    if np.median(border) > 0.5:  # dark ink on light paper
-        image = 1 - image
-    rows, cols = np.nonzero(image > INK)
-    if len(rows) == 0:
-        raise EmptyImageError("There is no digit to score yet: draw or upload one.")
-    ink = image[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    scale = 20 / max(ink.shape)
-    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
-    small = np.clip(np.asarray(Image.fromarray((ink * 255).astype("uint8")).resize(size, Image.LANCZOS), "float32") / 255, 0, 1)
-    mass = small.sum()
-    cy = (small.sum(axis=1) * np.arange(small.shape[0])).sum() / mass
-    cx = (small.sum(axis=0) * np.arange(small.shape[1])).sum() / mass
-    top = int(np.clip(round(13.5 - cy), 0, 28 - small.shape[0]))
-    left = int(np.clip(round(13.5 - cx), 0, 28 - small.shape[1]))
-    out = np.zeros((28, 28), "float32")
-    out[top:top + small.shape[0], left:left + small.shape[1]] = small
-    return out
-
 
 def png(image, cmap="gray", size=140):
     """PNG bytes of a 2-D array in [0, 1], enlarged to ``size`` px, for an ``ipywidgets.Image``."""
@@ -103,14 +41,27 @@ class DrawingPad(anywidget.AnyWidget):
         const ctx = canvas.getContext("2d");
         const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, 280, 280); };
         clear();
-        let drawing = false;
+        let drawing = false, strokes = [];
         const at = (e) => { const r = canvas.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+        // a pen PEN_FRACTION of the drawing's longer side (gan_ad.images.PEN_FRACTION): MNIST's stroke width at any size
+        const render = () => {
+          clear();
+          const points = strokes.flat();
+          if (!points.length) return;
+          const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+          ctx.lineWidth = Math.max(2, PEN_FRACTION * Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)));
+          ctx.strokeStyle = "#fff"; ctx.lineCap = ctx.lineJoin = "round";
+          for (const stroke of strokes) {
+            ctx.beginPath(); ctx.moveTo(...stroke[0]);
+            for (const p of stroke.slice(1)) ctx.lineTo(...p);
+            if (stroke.length === 1) ctx.lineTo(stroke[0][0] + 0.01, stroke[0][1]);
+            ctx.stroke();
+          }
+        };
         canvas.addEventListener("pointerdown", (e) => {
-          drawing = true; canvas.setPointerCapture(e.pointerId);
-          ctx.strokeStyle = "#fff"; ctx.lineWidth = 22; ctx.lineCap = ctx.lineJoin = "round";
-          ctx.beginPath(); ctx.moveTo(...at(e)); ctx.lineTo(...at(e)); ctx.stroke();
+          drawing = true; canvas.setPointerCapture(e.pointerId); strokes.push([at(e)]); render();
         });
-        canvas.addEventListener("pointermove", (e) => { if (drawing) { ctx.lineTo(...at(e)); ctx.stroke(); } });
+        canvas.addEventListener("pointermove", (e) => { if (drawing) { strokes[strokes.length - 1].push(at(e)); render(); } });
         const end = () => {
           if (!drawing) return;
           drawing = false;
@@ -125,11 +76,11 @@ class DrawingPad(anywidget.AnyWidget):
         };
         canvas.addEventListener("pointerup", end);
         canvas.addEventListener("pointercancel", end);
-        model.on("change:clears", clear);
+        model.on("change:clears", () => { strokes = []; clear(); });
         el.appendChild(canvas);
       }
     };
-    """
+    """.replace("PEN_FRACTION", str(PEN_FRACTION))
     pixels = traitlets.List(traitlets.Int(), default_value=[]).tag(sync=True)
     clears = traitlets.Int(0).tag(sync=True)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import IMAGE_SIZE, MIN_IMAGES_PER_CLASS, DataError, Dataset
+from .images import GREY_MODES, to_grey
 
 BAD_FILES = ("refuse", "skip")   # what to do with a file in an image folder that Pillow cannot read
 LAYOUT = "train/CLASS/*.png and test/CLASS/*.png (any format Pillow reads; one folder per class)"
@@ -84,7 +85,6 @@ class _Unreadable(Exception):
     """A file in an image folder that is not an image Pillow can read."""
 
 
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 def _read_image(path):
@@ -110,15 +110,7 @@ def to_grey28(image):
     from PIL import Image
 
     size, was_colour = image.size, image.mode not in GREY_MODES
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        pixels = np.asarray(image, dtype="float64")
-        if image.mode.startswith("I;16") or pixels.max() > 255:
-            pixels = pixels / 257  # 16 bits to 8
-        image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "L")
-    elif "A" in image.getbands() or "transparency" in image.info:
-        image = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image)
-    image = image.convert("L")
+    image = to_grey(image)  # one decoder for every image of the project (gan_ad.images)
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):
         image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.uint8), size, was_colour

@@ -54,7 +54,7 @@ def site(book):
 
 
 def pages():
-    return ["index.html", *(f"docs/{name}.html" for name in GUIDE), *(f"notebooks/{name}.html" for name in LESSONS)]
+    return ["index.html", *(f"docs/{name}.html" for name in GUIDE), *(f"notebooks/{name}.html" for name in LESSONS), "try.html"]
 
 
 def guide_titles():
@@ -122,7 +122,7 @@ def test_every_page_in_chromium(book, site):
                 pytest.fail(f"{path}: images that do not load: {[src for src, ok in images if not ok]}")
             nav = page.eval_on_selector_all("nav.bd-docs-nav a", "all => all.map(a => a.textContent.trim())")
             assert nav[:len(GUIDE)] == guide_titles(), nav  # the guide (docs/), then the lessons, in order
-            assert [n[:2] for n in nav[len(GUIDE):]] == ["01", "02", "03", "04", "05", "Is"], nav
+            assert [n[:2] for n in nav[len(GUIDE):]] == ["01", "02", "03", "04", "05", "Is", "Tr"], nav
             links = page.eval_on_selector_all("a[href]", "all => all.map(a => a.href)")
             for href in links:
                 url = urlparse(href)
@@ -148,3 +148,15 @@ def test_every_page_in_chromium(book, site):
         browser.close()
     assert not outside, f"the site asked the internet for {outside}"
     assert not failed, failed
+
+
+def test_try_it_embeds_the_web_app_of_the_run(book):
+    from gan_ad.export import WEBAPP_DIR
+
+    page = (book / "try.html").read_text()
+    if not (WEBAPP_DIR / "node_modules" / "onnxruntime-web").exists():
+        assert "has no web app" in page
+        pytest.skip("onnxruntime-web is not installed: run npm ci in webapp/")
+    assert '<iframe src="app/index.html"' in page
+    for name in ("index.html", "app.js", "ort/ort.wasm.min.js", "model/manifest.json", "model/features.onnx"):
+        assert (book / "app" / name).exists(), name

@@ -1,0 +1,117 @@
+"""Measure the built web app of a run in Chromium: ``python -m gan_ad webapp-bench --run runs/NAME`` (``make webapp-bench``).
+
+Prints figures, it asserts nothing: the page weight (every file of the site), the time from navigation
+to the first possible verdict (the models loaded, checked and run once), the time from a stroke's end
+to its verdict (median of 20 strokes drawn with the mouse), and the page's test AUROC, every test digit
+scored in the browser, beside the run's ``metrics.json``. Debian's Chromium is driven by Playwright, the
+site served on 127.0.0.1, and every request elsewhere refused.
+"""
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from .runs import Run
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+STROKES = 20
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(site):
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, f"http://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError("the web server did not start")
+
+
+def measure(run_dir, site):
+    """A dict of the figures for the web app built in ``site`` from ``run_dir``."""
+    from playwright.sync_api import sync_playwright  # a test tool (the dev extra): imported by the one command that needs it
+
+    run, site = Run(run_dir), Path(site)
+    manifest = json.loads((site / "model" / "manifest.json").read_text())
+    key = manifest["judge"]["key"]
+    figures = {"run": str(run.dir), "judge": key,
+               "page_mb": sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6,
+               "model_mb": sum(f.stat().st_size for f in (site / "model").rglob("*") if f.is_file()) / 1e6}
+    process, url = _serve(site)
+    outside = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1100, "height": 900})
+            context.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1"
+                          else (outside.append(route.request.url), route.abort()))
+            page = context.new_page()
+            start = time.perf_counter()
+            page.goto(url)
+            page.wait_for_function("window.ganAd.ready || window.ganAd.error", timeout=300_000, polling=10)
+            figures["first_verdict_s"] = time.perf_counter() - start
+            if page.evaluate("window.ganAd.error"):
+                raise RuntimeError(page.evaluate("window.ganAd.error"))
+            box = page.locator("#pad").bounding_box()
+            waits = []
+            for i in range(STROKES):
+                page.click("#clear")
+                x = box["x"] + box["width"] * (0.35 + 0.3 * i / STROKES)
+                page.mouse.move(x, box["y"] + 0.15 * box["height"])
+                page.mouse.down()
+                for step in range(1, 15):
+                    page.mouse.move(x + step, box["y"] + (0.15 + 0.05 * step) * box["height"])
+                page.mouse.up()
+                page.wait_for_function("window.ganAd.last !== null", polling=5)
+                waits.append(page.evaluate("window.ganAd.last.at - window.ganAdStrokeEnd"))
+            figures["stroke_to_verdict_ms"] = float(np.median(waits))
+            x, _, is_anomaly = run.split("test")
+            digits = np.rint((x[..., 0] + 1) * 127.5).astype("uint8").reshape(len(x), 784) / 255
+            start, scores = time.perf_counter(), []
+            for i in range(0, len(digits), 200):
+                scores += page.evaluate("(d) => window.ganAd.scoreDigits(d)", digits[i:i + 200].tolist())
+            figures["test_images"] = len(digits)
+            figures["scoring_ms_per_image"] = 1000 * (time.perf_counter() - start) / len(digits)
+            figures["page_auroc"] = float(roc_auc_score(is_anomaly, scores))
+            figures["run_auroc"] = float(run.metrics()["detectors"][key]["auroc"])
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    figures["requests_outside_loopback"] = len(outside)
+    return figures
+
+
+def main(run_dir, site=None):
+    """Print the figures of the web app of ``run_dir`` (built in ``site``, default ``RUN/webapp``); exit status."""
+    site = Path(site or Path(run_dir) / "webapp")
+    if not (site / "model" / "manifest.json").exists():
+        print(f"error: {site} holds no built web app; build it with python -m gan_ad webapp --run {run_dir}", file=sys.stderr)
+        return 2
+    f = measure(run_dir, site)
+    print(f"Web app of {f['run']} (judged by {f['judge']}), in Debian's Chromium, WebAssembly on one thread:\n"
+          f"  page weight                      {f['page_mb']:.1f} MB (the model {f['model_mb']:.1f} MB)\n"
+          f"  navigation -> first verdict      {f['first_verdict_s']:.2f} s\n"
+          f"  stroke end -> verdict            {f['stroke_to_verdict_ms']:.0f} ms (median of {STROKES} strokes)\n"
+          f"  test AUROC in the browser        {f['page_auroc']:.4f} on {f['test_images']:,} test digits "
+          f"({f['scoring_ms_per_image']:.1f} ms each); metrics.json: {f['run_auroc']:.4f}\n"
+          f"  requests outside 127.0.0.1       {f['requests_outside_loopback']}")
+    return 0
