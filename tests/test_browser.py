@@ -1,4 +1,5 @@
 """The demo in a real browser: Voilà serves notebook 06 with a tiny trained model, Playwright drives Chromium."""
+import contextlib
 import io
 import os
 import re
@@ -35,13 +36,25 @@ def wait_for_port(port, process, seconds=90):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Voilà exited with status {process.returncode}")
+            raise RuntimeError(f"the server ({process.args[0]}) exited with status {process.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.5)
-    raise TimeoutError(f"Voilà did not open port {port} within {seconds} s")
+    raise TimeoutError(f"the server ({process.args[0]}) did not open port {port} within {seconds} s")
+
+
+@contextlib.contextmanager
+def serving(command, port, **popen):
+    """Start a server (``command``, listening on 127.0.0.1:``port``); yield its URL once it listens, stop it after."""
+    process = subprocess.Popen(command, **popen)
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +73,10 @@ def voila(tmp_path_factory, request):
         run_dir = request.getfixturevalue("tiny_run")
     port = free_port()
     log = open(VOILA_LOG.setdefault("path", tmp_path_factory.mktemp("voila") / "voila.log"), "w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "voila"), str(NOTEBOOK_DIR / "06_interactive_demo.ipynb"),
-         "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
-        env={**os.environ, "GAN_AD_RUN_DIR": str(run_dir)}, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    command = [str(Path(sys.executable).parent / "voila"), str(NOTEBOOK_DIR / "06_interactive_demo.ipynb"),
+               "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+    with log, serving(command, port, env={**os.environ, "GAN_AD_RUN_DIR": str(run_dir)}, stdout=log, stderr=subprocess.STDOUT) as url:
+        yield url
 
 
 DETECTOR_LABELS = ("AnoGAN", "Encoder (f-AnoGAN)", "Encoder +", "Encoder + memory of normals", "Discriminator-feature kNN",

@@ -20,7 +20,7 @@ from PIL import Image
 from gan_ad.export import WEBAPP_DIR, build_site
 from gan_ad.runs import Run
 from gan_ad.images import mnist_style
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_for_port
+from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, serving
 
 pytestmark = pytest.mark.slow  # a tiny run, Chromium
 
@@ -44,14 +44,9 @@ def site(tiny_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(site):
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
+    with serving(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -238,21 +233,16 @@ def test_missing_or_damaged_model_file_gets_a_sentence(browser, site, tmp_path, 
     else:
         (broken / "model" / "manifest.json").write_text("{ not json")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(broken)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, process)
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(broken)]
+    with serving(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
         page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         page.wait_for_function("window.ganAd.error", timeout=120_000)
         text = page.locator("#status").inner_text()
         expected = {"missing": "features.onnx is missing", "damaged": "generator.onnx is damaged",
                     "manifest": "manifest.json is missing or damaged"}[damage]
         assert expected in text and "make webapp" in text
         page.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_no_webassembly_gets_a_sentence(browser, server):
