@@ -27,9 +27,9 @@ run: install  ## run the five pipeline notebooks with default parameters into ru
 check: install  ## the fast tier: unit tests only (no notebook executed, no cluster, no browser), about a minute
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
-system:  ## Debian's chromium for the browser tests (a test tool's own browser download fails offline)
-	@command -v chromium > /dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium > /dev/null; }
+system:  ## Debian's chromium for the browser tests (a test tool's own browser download fails offline), bubblewrap for grading
+	@command -v chromium > /dev/null && command -v bwrap > /dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium bubblewrap > /dev/null; }
 
 test: install system  ## everything: the tiny run (papermill), every test on it (GAN_AD_TINY_RUN), then nbval on its notebooks
 	rm -rf runs/nbval
