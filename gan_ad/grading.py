@@ -691,10 +691,52 @@ def feedback_text(student, rows, by_key, order):
     return "\n".join(lines).rstrip() + "\n"
 
 
+# --- what the sandbox costs ----------------------------------------------------------------------
+
+def make_class(folder, students=4, source=None):
+    """A folder of ``students`` x 5 submissions: every other student hands in the solutions, the others the student versions."""
+    from .assignments import make_release
+
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="gan-ad-class-") as tmp:
+        make_release(Path(tmp) / "release", source=source)
+        for notebook in GRADED:
+            _, archive = otter_assign(notebook, Path(tmp) / "otter" / notebook, source)
+            solution = archive.parent / f"{notebook}.ipynb"
+            for i in range(students):
+                (folder / f"student{i + 1:02d}").mkdir(parents=True, exist_ok=True)
+                shutil.copy(solution if i % 2 == 0 else Path(tmp) / "release" / f"{notebook}.ipynb",
+                            folder / f"student{i + 1:02d}" / f"{notebook}.ipynb")
+    return folder
+
+
+def time_sandbox(out, students=4, workers=2, source=None):
+    """Grade the same class with and without the sandbox (the shared run folder made first, untimed); return the seconds.
+
+    ``python -m gan_ad.grading time-sandbox OUT [STUDENTS [WORKERS]]``: 4 students x 5 notebooks, 2 workers by default.
+    """
+    out = Path(out)
+    subs = make_class(out / "submissions", students, source)
+    params = student_parameters()
+    prepare_base_quietly(out / "grades" / ".grading" / "base", params, GRADED, out / "base.log")
+    seconds, books = {}, {}
+    for name, sandbox in (("sandbox", True), ("no sandbox", False)):
+        start = time.perf_counter()
+        books[name] = grade_folder(subs, out / "grades", workers=workers, echo=False, source=source, sandbox=sandbox)
+        seconds[name] = time.perf_counter() - start
+        print(f"{count(len(list(subs.glob('*/*.ipynb'))), 'submission')}, {workers} workers, {name}: {seconds[name]:.0f} s",
+              flush=True)
+    same = books["sandbox"]["points"].tolist() == books["no sandbox"]["points"].tolist()
+    print(f"sandbox / no sandbox: {seconds['sandbox'] / seconds['no sandbox']:.2f}; same points: {same}", flush=True)
+    return seconds
+
+
 if __name__ == "__main__":  # the processes that grade_job and prepare_base_quietly start
     if sys.argv[1:2] == ["run-otter"]:  # SUBMISSION AUTOGRADER RESULT CELL_LIMIT MEMORY [PROCESSES UID]
         set_limits(*(int(a) for a in sys.argv[6:9]))
         run_otter(*sys.argv[2:5], float(sys.argv[5]))
+    elif sys.argv[1:2] == ["time-sandbox"]:
+        time_sandbox(sys.argv[2], *(int(a) for a in sys.argv[3:5]))
     elif sys.argv[1:2] == ["prepare-base"]:
         try:
             prepare_base(sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4]), echo=True)
