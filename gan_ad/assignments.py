@@ -219,12 +219,12 @@ def student_version(path, params, notebook):
 
 
 def solution_lines(notebook, source=None):
-    """Lines of the instructor source's solutions for ``notebook`` that the lesson's code does not hold (min. 10 characters)."""
+    """Lines of the instructor source's solutions for ``notebook`` that the lesson does not hold (min. 10 characters)."""
     nb = nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4)
-    others = {line.strip() for cell in nb.cells if cell.cell_type == "code" for line in cell.source.split("\n")}
+    lesson = "\n".join(cell.source for cell in nb.cells)  # a task may give a line away
     solutions = {line.strip() for exercise in course_exercises(notebook, source).values()
                  for line in exercise["solution"].split("\n")}
-    return {line for line in solutions - others if len(line) >= 10}
+    return {line for line in solutions if len(line) >= 10 and line not in lesson}
 
 
 def hidden_tests(notebook, source=None):
