@@ -361,6 +361,10 @@ def _grade(job):
             last = tail[-1] if tail else "no output"
             if "DeadKernelError" in last:
                 last = "the notebook's kernel died (a cell ended the Python process, or it ran out of memory)"
+            elif sandbox and any(sign in last for sign in ("Invalid Signature", "can't start new thread",
+                                                           "Resource temporarily unavailable")):
+                last = (f"the notebook started as many processes and threads as the limit of "
+                        f"{job.get('process_limit', PROCESS_LIMIT)} allows, and otter could not go on ({last[:80]})")
             return {"status": "failed", "note": note + f"Grading stopped: {last}; nothing was graded."}
         graded = json.loads(result.read_text())
     note += limits_note(graded["errors"], job)
