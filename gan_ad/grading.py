@@ -3,17 +3,18 @@
 ``python -m gan_ad grade SUBMISSIONS/ --out grades/`` grades ``SUBMISSIONS/STUDENT/NN_name.ipynb``
 with ``otter run`` (no Docker): the tests, hidden ones included, come from the masters built from the
 lessons and the instructor source (``course/`` or ``--source DIR``; ``otter assign`` again, into
-``grades/.grading/``), never from a submission. Notebooks 02-05 read
-what the earlier ones saved, so the solution notebooks first run once, at the grading parameters,
-into a shared run folder (kept and reused while the parameters and notebooks stay the same); each
-submission then runs in a copy of that folder as it was before its notebook, which is deleted
-afterwards. Each submission runs in a bubblewrap sandbox (:func:`sandbox_command`): no network, its
-own writable folder, the project and Python read-only, nothing else of this machine (no other
-submission, no grade book, no instructor source), and limits on memory and processes;
-``sandbox=False`` (``--no-sandbox``) runs it with the instructor's rights. Submissions go ``workers`` at a time, each in a process of its own with a time limit
-per notebook and per cell, or as tasks of a Dask cluster (``cluster``). A submission that is not a
-notebook, has the wrong name, another notebook's content, runs too long or crashes gets 0 for what
-did not run and a sentence in the grade book and its student's feedback; the run goes on.
+``grades/.grading/``), never from a submission. Notebooks 02-05 read what the earlier ones saved,
+so the lessons first run once, at the grading parameters, into a shared run folder (kept and reused
+while the parameters and notebooks stay the same); each submission then runs in a copy of that
+folder as it was before its notebook, which is deleted afterwards. Each submission runs in a
+bubblewrap sandbox (:func:`sandbox_command`): no network, its own writable folder, the project and
+Python read-only, nothing else of this machine (no other submission, no grade book, no instructor
+source), and limits on memory and processes; ``sandbox=False`` (``--no-sandbox``) runs it with the
+instructor's rights. Submissions go ``workers`` at a time, each in a process of its own with a time
+limit per notebook and per cell, or as tasks of a Dask cluster (``cluster``). A submission that is
+not a notebook, has the wrong name, another notebook's content, runs too long, crashes or exhausts
+a limit gets 0 for what did not run and a sentence in the grade book and its student's feedback;
+the run goes on.
 
 The student versions and the exercises' format are :mod:`gan_ad.assignments`.
 """
@@ -103,12 +104,13 @@ def base_ready(folder, params, notebooks=()):
 
 
 def prepare_base(folder, params, notebooks=GRADED, echo=False):
-    """Run the solution notebooks at ``params`` into ``folder``, as far as ``notebooks`` need; return the folder.
+    """Run the lesson notebooks at ``params`` into ``folder``, as far as ``notebooks`` need; return the folder.
 
     ``folder/before_NOTEBOOK`` is the run folder as that notebook finds it (empty for 01), without
-    the executed notebooks (they hold the solutions); ``folder/run`` goes on from where the last
+    the executed notebooks (the exercises write nothing there, so the lessons' unanswered ones do
+    not change it); ``folder/run`` goes on from where the last
     call stopped, so grading 01 alone trains nothing and 05 later reuses the rest. A folder made
-    with other parameters or notebooks is made anew. A solution that fails at these parameters
+    with other parameters or notebooks is made anew. A lesson that fails at these parameters
     raises :class:`AssignmentError`.
     """
     folder = Path(folder)
@@ -137,7 +139,7 @@ def prepare_base(folder, params, notebooks=GRADED, echo=False):
             try:
                 run_pipeline("run", params, runs_dir=folder, echo=False, notebooks=(notebook,))
             except Exception as err:
-                raise AssignmentError(f"The solution notebook {notebook} fails at the grading parameters "
+                raise AssignmentError(f"The lesson notebook {notebook} fails at the grading parameters "
                                       f"({describe(err)}); its executed copy is {run_dir / (notebook + '.ipynb')}.") from None
     return folder
 
