@@ -28,9 +28,9 @@ check: install  ## the fast tier: the package's floors (lint-imports, see pyproj
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
 
-system:  ## Debian's chromium for the browser tests (a test tool's own browser download fails offline), node and npm for the web app
-	@command -v chromium > /dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium > /dev/null; }
+system:  ## Debian's chromium for the browser tests (a test tool's own browser download fails offline), bubblewrap for grading, node and npm for the web app
+	@command -v chromium > /dev/null && command -v bwrap > /dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium bubblewrap > /dev/null; }
 	@command -v npm > /dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm > /dev/null; }
 

@@ -194,7 +194,15 @@ def assignments_cli(sub):
                        help=f"seconds one notebook may run (default: {grading.TIME_LIMIT})")
     grade.add_argument("--cell-time-limit", type=float, default=grading.CELL_TIME_LIMIT, metavar="S",
                        help=f"seconds one cell may run before it is interrupted (default: {grading.CELL_TIME_LIMIT})")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run the submissions without bubblewrap (no network or file isolation, no process limit)")
+    grade.add_argument("--memory-limit", type=float, default=grading.MEMORY_LIMIT, metavar="GB",
+                       help=f"address space of each grading process, in GB (default: {grading.MEMORY_LIMIT:g})")
+    grade.add_argument("--process-limit", type=int, default=grading.PROCESS_LIMIT, metavar="N",
+                       help=f"processes and threads of one submission's sandbox (default: {grading.PROCESS_LIMIT})")
     for command in (assign, grade):
+        command.add_argument("--source", metavar="DIR",
+                             help="the instructor source: solutions, points, hidden tests (default: course/); keep it private")
         command.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                              help="change a student parameter (default: those of gan_ad/tiny.yaml); VALUE is read as YAML")
         command.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p wins over it)")
@@ -205,11 +213,13 @@ def assignments_main(args):
     try:
         changes = declared.from_command_line(args.parameters_file, args.parameter)
         if args.command == "assign":
-            written = assignments.make_release(args.out, changes)
+            written = assignments.make_release(args.out, changes, source=args.source)
             print(f"Wrote {len(written)} files to {args.out}: the student notebooks, tests/ (visible tests) and README.md")
             return 0
         book = grading.grade_folder(args.submissions, args.out, changes, workers=args.workers, cluster=args.cluster,
-                                    time_limit=args.time_limit, cell_time_limit=args.cell_time_limit)
+                                    time_limit=args.time_limit, cell_time_limit=args.cell_time_limit, source=args.source,
+                                    sandbox=not args.no_sandbox, memory_limit=args.memory_limit,
+                                    process_limit=args.process_limit)
     except (assignments.AssignmentError, declared.ParameterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

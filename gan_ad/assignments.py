@@ -1,22 +1,26 @@
-"""Course assignments: the student versions of the graded exercises, made with otter-grader.
+"""Course assignments: otter-grader's master notebooks, built from the lessons and a private instructor source.
 
-The graded exercises are written once, at the end of the lesson notebooks 01-05, in otter-grader's
-notebook format: raw cells ``# ASSIGNMENT CONFIG``, ``# BEGIN QUESTION`` ... ``# END QUESTION``,
-``# BEGIN SOLUTION`` / ``# BEGIN TESTS`` around the answer and the test cells, and ``# BEGIN SOLUTION``
-/ ``# END SOLUTION`` (or ``# SOLUTION`` at the end of a line) inside the answer's code. A test cell
-defines one test function and calls it, so the lesson notebooks run as they are and check their own
-solutions (``make run``, nbval, papermill).
+Two sources, one kept apart. The lesson notebooks ``notebooks/01-05`` hold the graded exercises as a
+student gets them: the task, an answer cell with ``...``, and in it ``gan_ad.exercises.check("NAME")``,
+which runs the visible tests (:mod:`gan_ad.exercises`) and never stops the notebook. The solutions,
+the points and the hidden tests are the instructor source, ``course/NN_name.yaml`` (or a private copy
+of that folder given with ``--source DIR``): per exercise, the ``solution`` that replaces the answer's
+``...``, the points of each ``visible`` test, and the ``hidden`` tests.
 
-``python -m gan_ad assign --out release/`` runs ``otter assign`` on each notebook and writes the
-student versions: solutions replaced by ``...``, hidden tests removed, outputs cleared, small
-parameters (:data:`STUDENT_PARAMETERS`) in the parameters cell, plus the visible tests in
-``release/tests/`` for ``grader.check``. It refuses to write a release in which a hidden test or a
-solution line survived. Grading the submissions is :mod:`gan_ad.grading`.
+:func:`master_notebook` puts the two together into otter's master format (raw cells ``# ASSIGNMENT
+CONFIG``, ``# BEGIN QUESTION`` ... ``# END QUESTION``, ``# BEGIN SOLUTION`` / ``# BEGIN TESTS``), in a
+temporary or build folder, never in ``notebooks/``. ``python -m gan_ad assign --out release/`` runs
+``otter assign`` on each master and writes the student versions: solutions replaced by ``...``, hidden
+tests removed, outputs cleared, small parameters (:data:`STUDENT_PARAMETERS`) in the parameters cell,
+plus the visible tests in ``release/tests/`` for ``grader.check``. It refuses to write a release in
+which a hidden test or a solution line survived. Grading the submissions is :mod:`gan_ad.grading`.
 """
 import ast
 import hashlib
+import inspect
 import io
 import json
+import re
 import shutil
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
@@ -25,6 +29,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from . import exercises
 from .files import NOTEBOOK_DIR, PROJECT_ROOT
 from .runner import PIPELINE, check_parameters, notebook_parameters, pipeline_parameters, resolve_dataset
 
@@ -35,6 +40,19 @@ GRADED = PIPELINE  # the notebooks with graded exercises, in course order
 TINY_FILE = Path(__file__).with_name("tiny.yaml")
 STUDENT_PARAMETERS = yaml.safe_load(TINY_FILE.read_text())
 STUDENT_RUN_DIR = "runs/course"  # the student versions' run folder, beside the notebooks
+COURSE_DIR = PROJECT_ROOT / "course"  # the instructor source: solutions, points, hidden tests (keep it private)
+CHECK = re.compile(r'^gan_ad\.exercises\.check\("(\w+)"\).*$', re.M)  # the lesson's check line of an exercise
+ASSIGNMENT_CONFIG = """# ASSIGNMENT CONFIG
+# otter-grader: built by gan_ad.assignments from the lesson notebook and the instructor source
+name: {notebook}
+init_cell: true
+check_all_cell: false
+export_cell: false
+run_tests: false
+tests:
+  files: true
+  ok_format: false
+generate: true"""
 
 
 class AssignmentError(ValueError):
@@ -53,21 +71,115 @@ def student_parameters(changes=None):
     return resolve_dataset(params)
 
 
-def otter_assign(notebook, folder):
-    """Run ``otter assign`` on ``notebooks/NOTEBOOK.ipynb`` into ``folder``; return (student folder, autograder zip).
+def course_source(source=None):
+    """The instructor source folder (``source``, default ``course/``), or :class:`AssignmentError` if it is missing."""
+    folder = Path(source) if source else COURSE_DIR
+    if not all((folder / f"{nb}.yaml").is_file() for nb in GRADED):
+        raise AssignmentError(f"{folder} is not the course's instructor source (it needs {', '.join(nb + '.yaml' for nb in GRADED)}); "
+                              "give the private copy with --source DIR.")
+    return folder.resolve()
 
-    The tests are not run against the solutions here (they run in the notebook itself, and
-    :func:`gan_ad.grading.prepare_base` runs the solutions at the grading parameters).
+
+def course_exercises(notebook, source=None):
+    """Map exercise -> {solution, visible, hidden} from the instructor source of ``notebook``."""
+    return yaml.safe_load((course_source(source) / f"{notebook}.yaml").read_text())
+
+
+def question_order(notebook):
+    """The graded exercises of a lesson notebook, in the order of their check lines."""
+    nb = nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4)
+    return [name for cell in nb.cells if cell.cell_type == "code" for name in CHECK.findall(cell.source)]
+
+
+def fill_in(stub, name, solution):
+    """The answer cell with ``solution`` in place of its ``...`` (otter's markers around it) and without the check line."""
+    lines, done = [], False
+    for line in [row for row in stub.rstrip().split("\n") if not CHECK.match(row)]:
+        text, indent = line.strip(), line[:len(line) - len(line.lstrip())]
+        if not done and text == "..." and indent:
+            lines += [indent + "# BEGIN SOLUTION", *(indent + row if row else "" for row in solution.rstrip().split("\n")),
+                      indent + "# END SOLUTION"]
+            done = True
+        elif not done and re.fullmatch(rf"{name}\s*=\s*\.\.\.", text):
+            lines.append(f"{indent}{name} = {solution.strip()}  # SOLUTION")
+            done = True
+        else:
+            lines.append(line)
+    if not done:
+        raise AssignmentError(f"The answer cell of {name} has no `...` for its solution.")
+    return "\n".join(lines).rstrip()
+
+
+def test_cell(code, config):
+    """An otter test cell: its config, the test function, and the call that runs it on the notebook's names."""
+    function = next(n for n in ast.parse(code).body if isinstance(n, ast.FunctionDef))
+    header = '""" # BEGIN TEST CONFIG\n' + yaml.safe_dump(config, sort_keys=False, width=10_000) + '""" # END TEST CONFIG\n'
+    return header + code.rstrip() + f"\n{function.name}({', '.join(a.arg for a in function.args.args)})"
+
+
+def master_notebook(notebook, source=None):
+    """otter's master notebook of ``notebook``: the lesson with the solutions and every test of the instructor source."""
+    nb = nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4)
+    course, cells, first = course_exercises(notebook, source), [], True
+
+    def raw(text, kind="raw"):  # a cell of the master only, with an id that depends on its place and content
+        new = nbformat.v4.new_raw_cell if kind == "raw" else nbformat.v4.new_code_cell
+        return new(text, id="course-" + hashlib.sha1(f"{len(cells)}\n{text}".encode()).hexdigest()[:8])
+
+    for i, cell in enumerate(nb.cells):
+        names = CHECK.findall(cell.source) if cell.cell_type == "code" else []
+        if not names:
+            cells.append(cell)
+            continue
+        (name,) = names
+        if name not in course:
+            raise AssignmentError(f"{notebook} has the exercise {name}, which the instructor source does not have.")
+        task = cells.pop() if cells and cells[-1].cell_type == "markdown" else None
+        if first:
+            cells.append(raw(ASSIGNMENT_CONFIG.format(notebook=notebook)))
+            first = False
+        cells.append(raw(f"# BEGIN QUESTION\nname: {name}"))
+        cells += [task] if task is not None else []
+        answer = nbformat.v4.new_code_cell(fill_in(cell.source, name, course[name]["solution"]), id=cell.id)
+        cells += [raw("# BEGIN SOLUTION"), answer, raw("# END SOLUTION"), raw("# BEGIN TESTS")]
+        visible = {f.__name__: f for f in exercises.visible_tests(name)}
+        if set(visible) != set(course[name].get("visible", {})):
+            raise AssignmentError(f"The visible tests of {name} are {sorted(visible)} in gan_ad/exercises.py but "
+                                  f"{sorted(course[name].get('visible', {}))} in the instructor source.")
+        for test, points in course[name]["visible"].items():
+            cells.append(raw(test_cell(inspect.getsource(visible[test]), {"points": points}), "code"))
+        for hidden in course[name].get("hidden", []):
+            config = {"points": hidden["points"], "hidden": True,
+                      **({"failure_message": hidden["failure_message"]} if hidden.get("failure_message") else {})}
+            cells.append(raw(test_cell(hidden["test"], config), "code"))
+        cells += [raw("# END TESTS"), raw("# END QUESTION")]
+    missing = set(course) - {c for cell in cells if cell.cell_type == "raw" for c in re.findall(r"^name: (\w+)$", cell.source, re.M)}
+    if missing:
+        raise AssignmentError(f"The instructor source has {', '.join(sorted(missing))}, which {notebook} has no answer cell for.")
+    nb.cells = cells
+    nbformat.validate(nb)
+    return nb
+
+
+def otter_assign(notebook, folder, source=None):
+    """Build ``notebook``'s master beside ``folder`` and run ``otter assign`` on it into ``folder``; return (student folder, autograder zip).
+
+    The master is ``folder.master/NOTEBOOK.ipynb``. The tests are not run against the solutions here
+    (the course's tests run the masters at tiny size, and :func:`gan_ad.grading.prepare_base` runs the lessons).
     """
     from otter.assign import main as assign
 
     folder = Path(folder).resolve()
+    master = folder.with_name(folder.name + ".master") / f"{notebook}.ipynb"
     shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(master.parent, ignore_errors=True)
+    master.parent.mkdir(parents=True)
+    nbformat.write(master_notebook(notebook, source), master)
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        assign(str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(folder), no_pdfs=True, no_run_tests=True)
+        assign(str(master), str(folder), no_pdfs=True, no_run_tests=True)
     zips = sorted((folder / "autograder").glob("*.zip"))
     if not zips:
-        raise AssignmentError(f"otter assign made no autograder for {notebook}; check its ASSIGNMENT CONFIG cell.")
+        raise AssignmentError(f"otter assign made no autograder for {notebook}; check its ASSIGNMENT CONFIG.")
     return folder / "student", zips[-1]
 
 
@@ -89,7 +201,7 @@ def set_parameters(cell, values):
 
 
 def student_version(path, params, notebook):
-    """The student notebook otter wrote at ``path``, with small parameters and reproducible cell ids."""
+    """The student notebook otter wrote at ``path`` (beside its master), with small parameters and reproducible cell ids."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if "parameters" in cell.metadata.get("tags", []):
@@ -97,7 +209,7 @@ def student_version(path, params, notebook):
             set_parameters(cell, {**{k: v for k, v in params.items() if k in declared}, "run_dir": STUDENT_RUN_DIR})
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    source_ids = {c.get("id") for c in nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4).cells}
+    source_ids = {c.get("id") for c in nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4).cells}  # the lesson's
     for i, cell in enumerate(nb.cells):  # otter's own cells get random ids; make them depend on content only
         if cell.get("id") not in source_ids:
             cell["id"] = "otter-" + hashlib.sha1(f"{i}\n{cell.source}".encode()).hexdigest()[:8]
@@ -105,27 +217,24 @@ def student_version(path, params, notebook):
     return nb
 
 
-def solution_lines(notebook):
-    """Lines of the solutions in a source notebook that appear nowhere else in its code (min. 10 characters)."""
+def solution_lines(notebook, source=None):
+    """Lines of the instructor source's solutions for ``notebook`` that the lesson does not hold (min. 10 characters)."""
     nb = nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4)
-    solutions, others = set(), set()
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        inside = False
-        for line in cell.source.split("\n"):
-            text = line.strip()
-            if text == "# BEGIN SOLUTION":
-                inside = True
-            elif text == "# END SOLUTION":
-                inside = False
-            elif inside:
-                solutions.add(text)
-            elif text.endswith("# SOLUTION"):
-                solutions.add(text[:-len("# SOLUTION")].strip())
-            else:
-                others.add(text)
-    return {line for line in solutions - others if len(line) >= 10}
+    lesson = "\n".join(cell.source for cell in nb.cells)  # a task may give a line away
+    solutions = {line.strip() for exercise in course_exercises(notebook, source).values()
+                 for line in exercise["solution"].split("\n")}
+    return {line for line in solutions if len(line) >= 10 and line not in lesson}
+
+
+def hidden_tests(notebook, source=None):
+    """Map hidden test name -> its lines (min. 10 characters, the ``def`` line left out) in the instructor source."""
+    tests = {}
+    for exercise in course_exercises(notebook, source).values():
+        for hidden in exercise.get("hidden", []):
+            lines = hidden["test"].strip().split("\n")
+            name = re.match(r"def (\w+)\(", lines[0]).group(1)
+            tests[name] = {line.strip() for line in lines[1:] if len(line.strip()) >= 10}
+    return tests
 
 
 def hidden_test_names(tests_dir):
@@ -141,11 +250,9 @@ def hidden_test_names(tests_dir):
     return names
 
 
-def leaks(folder, notebooks, hidden):
+def leaks(folder, notebooks, hidden, source=None):
     """What a release folder gives away: hidden test names, or solution lines in its code and tests."""
-    import re
-
-    found, solutions = [], {notebook: solution_lines(notebook) for notebook in notebooks}
+    found, solutions = [], {notebook: solution_lines(notebook, source) for notebook in notebooks}
     code = {p.name: ("\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code"),
                      solutions.get(p.stem, set())) for p in sorted(Path(folder).glob("*.ipynb"))}
     every = set().union(*solutions.values())
@@ -172,8 +279,10 @@ Keep the `tests/` folder beside the notebooks: `grader.check` reads it. On Colab
 """
 
 
-def make_release(out, changes=None, notebooks=GRADED):
+def make_release(out, changes=None, notebooks=GRADED, source=None):
     """Write the student versions of ``notebooks`` and their visible tests into ``out``; return the files written.
+
+    ``source`` is the instructor source (default ``course/``): the masters are built from it and the lessons.
 
     Refuses (:class:`AssignmentError`) when a hidden test or a solution line would reach the students.
     """
@@ -185,13 +294,13 @@ def make_release(out, changes=None, notebooks=GRADED):
         staging, hidden = Path(tmp) / "release", set()
         (staging / "tests").mkdir(parents=True)
         for notebook in notebooks:
-            student, autograder = otter_assign(notebook, Path(tmp) / notebook)
+            student, autograder = otter_assign(notebook, Path(tmp) / notebook, source)
             nbformat.write(student_version(student / f"{notebook}.ipynb", params, notebook), staging / f"{notebook}.ipynb")
             for test in sorted((student / "tests").glob("*.py")):
                 shutil.copy(test, staging / "tests" / test.name)
             hidden |= hidden_test_names(autograder.parent / "tests")
         (staging / "README.md").write_text(STUDENT_README.format(run_dir=STUDENT_RUN_DIR))
-        found = leaks(staging, notebooks, hidden)
+        found = leaks(staging, notebooks, hidden, source)
         if found:
             raise AssignmentError("The student versions would give away:\n  " + "\n  ".join(found))
         out.mkdir(parents=True, exist_ok=True)
@@ -204,14 +313,3 @@ def make_release(out, changes=None, notebooks=GRADED):
                 shutil.copy(path, target)
                 written.append(target)
     return written
-
-
-def question_order(notebook):
-    """The graded questions of a source notebook, in the order they appear."""
-    nb = nbformat.read(NOTEBOOK_DIR / f"{notebook}.ipynb", as_version=4)
-    names = []
-    for cell in nb.cells:
-        lines = cell.source.strip().split("\n")
-        if cell.cell_type == "raw" and lines[0].strip() == "# BEGIN QUESTION":
-            names.append(yaml.safe_load("\n".join(lines[1:]))["name"])
-    return names

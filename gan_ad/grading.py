@@ -1,15 +1,20 @@
 """Grading: the submitted notebooks of a course, graded with otter-grader into a grade book and feedback.
 
 ``python -m gan_ad grade SUBMISSIONS/ --out grades/`` grades ``SUBMISSIONS/STUDENT/NN_name.ipynb``
-with ``otter run`` (no Docker): the tests, hidden ones included, come from the instructor's notebooks
-(``otter assign`` again, into ``grades/.grading/``), never from a submission. Notebooks 02-05 read
-what the earlier ones saved, so the solution notebooks first run once, at the grading parameters,
-into a shared run folder (kept and reused while the parameters and notebooks stay the same); each
-submission then runs in a copy of that folder as it was before its notebook, which is deleted
-afterwards. Submissions go ``workers`` at a time, each in a process of its own with a time limit
-per notebook and per cell, or as tasks of a Dask cluster (``cluster``). A submission that is not a
-notebook, has the wrong name, another notebook's content, runs too long or crashes gets 0 for what
-did not run and a sentence in the grade book and its student's feedback; the run goes on.
+with ``otter run`` (no Docker): the tests, hidden ones included, come from the masters built from the
+lessons and the instructor source (``course/`` or ``--source DIR``; ``otter assign`` again, into
+``grades/.grading/``), never from a submission. Notebooks 02-05 read what the earlier ones saved,
+so the lessons first run once, at the grading parameters, into a shared run folder (kept and reused
+while the parameters and notebooks stay the same); each submission then runs in a copy of that
+folder as it was before its notebook, which is deleted afterwards. Each submission runs in a
+bubblewrap sandbox (:func:`sandbox_command`): no network, its own writable folder, the project and
+Python read-only, nothing else of this machine (no other submission, no grade book, no instructor
+source), and limits on memory and processes; ``sandbox=False`` (``--no-sandbox``) runs it with the
+instructor's rights. Submissions go ``workers`` at a time, each in a process of its own with a time
+limit per notebook and per cell, or as tasks of a Dask cluster (``cluster``). A submission that is
+not a notebook, has the wrong name, another notebook's content, runs too long, crashes or exhausts
+a limit gets 0 for what did not run and a sentence in the grade book and its student's feedback;
+the run goes on.
 
 The student versions and the exercises' format are :mod:`gan_ad.assignments`.
 """
@@ -32,7 +37,8 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from .assignments import GRADED, AssignmentError, otter_assign, question_order, student_parameters
+from .assignments import (GRADED, AssignmentError, course_source, make_release, otter_assign, question_order,
+                          student_parameters)
 from .environment import cpu_count, thread_environment
 from .files import NOTEBOOK_DIR, PROJECT_ROOT, atomic_path, write_json
 from .runner import notebook_parameters, run_pipeline
@@ -43,6 +49,16 @@ CELL_TIME_LIMIT = 120  # seconds one cell may run before it is interrupted (the 
 OUTPUT_LIMIT = 1_000_000  # bytes of output above which the feedback says that a notebook printed too much
 STATUSES = ("graded", "not submitted", "not a notebook", "wrong notebook", "timed out", "failed", "unexpected file")
 COLUMNS = ["student", "notebook", "exercise", "points", "max", "status", "note"]
+MEMORY_LIMIT = 8       # GB of address space (RLIMIT_AS) of each process that grades a submission
+PROCESS_LIMIT = 512    # processes and threads (RLIMIT_NPROC) in one submission's sandbox
+NO_BWRAP = ("Grading runs each submission in a bubblewrap sandbox, but bwrap is not installed: install it "
+            "(sudo apt-get install bubblewrap) or grade with --no-sandbox, which runs the students' code with your rights.")
+NO_SANDBOX_WARNING = ("warning: grading without a sandbox (--no-sandbox): each submission runs with your rights, "
+                      "your files and the network (docs/instructors.md, Threat model).")
+SANDBOX_UID = 200_000  # grading as root: each sandbox runs as a user id of its own from here, so that its process limit holds
+KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONUNBUFFERED",
+            "TF_CPP_MIN_LOG_LEVEL", "GAN_AD_HOME", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+            "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 # --- the shared run folder, and grading one submission ---------------------------------------------------------------------
@@ -90,12 +106,13 @@ def base_ready(folder, params, notebooks=()):
 
 
 def prepare_base(folder, params, notebooks=GRADED, echo=False):
-    """Run the solution notebooks at ``params`` into ``folder``, as far as ``notebooks`` need; return the folder.
+    """Run the lesson notebooks at ``params`` into ``folder``, as far as ``notebooks`` need; return the folder.
 
     ``folder/before_NOTEBOOK`` is the run folder as that notebook finds it (empty for 01), without
-    the executed notebooks (they hold the solutions); ``folder/run`` goes on from where the last
+    the executed notebooks (the exercises write nothing there, so the lessons' unanswered ones do
+    not change it); ``folder/run`` goes on from where the last
     call stopped, so grading 01 alone trains nothing and 05 later reuses the rest. A folder made
-    with other parameters or notebooks is made anew. A solution that fails at these parameters
+    with other parameters or notebooks is made anew. A lesson that fails at these parameters
     raises :class:`AssignmentError`.
     """
     folder = Path(folder)
@@ -124,7 +141,7 @@ def prepare_base(folder, params, notebooks=GRADED, echo=False):
             try:
                 run_pipeline("run", params, runs_dir=folder, echo=False, notebooks=(notebook,))
             except Exception as err:
-                raise AssignmentError(f"The solution notebook {notebook} fails at the grading parameters "
+                raise AssignmentError(f"The lesson notebook {notebook} fails at the grading parameters "
                                       f"({describe(err)}); its executed copy is {run_dir / (notebook + '.ipynb')}.") from None
     return folder
 
@@ -176,6 +193,73 @@ def prepare_base_quietly(folder, params, notebooks, log):
         reason = next((line for line in reversed(lines) if line.startswith("error: ")), f"exit code {done.returncode}")
         raise AssignmentError(f"Preparing the shared run folder failed: {reason.removeprefix('error: ')} (log: {log})")
     return Path(folder)
+
+
+def check_sandbox():
+    """Refuse (:class:`AssignmentError`) when bubblewrap is missing or cannot make a sandbox on this machine."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise AssignmentError(NO_BWRAP)
+    done = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--", "true"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssignmentError(f"bwrap cannot make a sandbox here ({done.stderr.strip()[:200]}); allow user namespaces, "
+                              "or grade as root, or grade with --no-sandbox.")
+
+
+UID_LOCK, UID_NEXT = threading.Lock(), [0]
+
+
+def sandbox_uid():
+    """A user id of its own for the next sandbox when grading as root (the process limit counts per user), else None."""
+    if os.geteuid() != 0:
+        return None
+    with UID_LOCK:
+        UID_NEXT[0] += 1
+        return SANDBOX_UID + (os.getpid() % 1000) * 1000 + UID_NEXT[0] % 1000
+
+
+def sandbox_command(work, command, hidden=()):
+    """``command`` run by bubblewrap: no network, ``work`` writable, Python and the project read-only, nothing else.
+
+    The sandbox sees the system's /usr, /etc and libraries, this Python (its prefix and base prefix),
+    the project and the folders on PYTHONPATH, all read-only, a /tmp of its own and ``work``; any of
+    ``hidden`` (the submissions, the grade book, the instructor source) that lies in what it sees is
+    covered by an empty folder. Its processes have their own process ids, and die with the grading.
+    As root, bwrap needs no user namespace; the grading process inside then drops to a user id of its own.
+    """
+    work = Path(work).resolve()
+    shown = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent.parent,
+                                           PROJECT_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+             if Path(p).exists()}
+    shown = sorted(p for p in shown if not any(q != p and q in p.parents for q in shown))  # outermost folders only
+    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--hostname", "grading"]
+    if os.geteuid() != 0:
+        args += ["--unshare-user"]
+    for system in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"):
+        args += ["--ro-bind-try", system, system]
+    def parents(folder, made):  # the folders above: readable by the sandbox's user (bwrap would make them 0700)
+        return [arg for parent in reversed(Path(folder).parents[:-1]) if parent not in made and not made.add(parent)
+                and not any(parent == s or s in parent.parents for s in shown) for arg in ("--perms", "0755", "--dir", str(parent))]
+
+    made = set()
+    for folder in shown:
+        args += [*parents(folder, made), "--ro-bind", str(folder), str(folder)]
+    for folder in sorted({Path(h).resolve() for h in hidden}):
+        if folder.is_dir() and any(folder == s or s in folder.parents for s in shown):
+            args += ["--tmpfs", str(folder)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    args += [*parents(work, {Path("/tmp")}), "--bind", str(work), str(work), "--chdir", str(work)]
+    return args + ["--", *command]
+
+
+def sandbox_env(env, work):
+    """The environment inside a sandbox: ``env`` without the instructor's own variables, HOME in ``work``."""
+    home = Path(work) / "home"
+    kept = {k: v for k, v in env.items() if k in KEPT_ENV}
+    return {**kept, "HOME": str(home), "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "MPLCONFIGDIR": str(home / "mpl"),
+            "TMPDIR": "/tmp"}
 
 
 LIVE = set()  # grading processes running now, to stop them when the grading is stopped
@@ -249,8 +333,17 @@ def _grade(job):
         nbformat.write(nb, submission)
         autograder.write_bytes(job["autograder"])
         env = child_env(threads)
+        sandbox, uid = job.get("sandbox", True), None
         command = [sys.executable, "-m", "gan_ad.grading", "run-otter", str(submission), str(autograder), str(result),
-                   str(job["cell_time_limit"])]
+                   str(job["cell_time_limit"]), str(int(job.get("memory_limit", MEMORY_LIMIT) * 2 ** 30))]
+        if sandbox:
+            uid = sandbox_uid()
+            command += [str(job.get("process_limit", PROCESS_LIMIT)), str(-1 if uid is None else uid)]
+            (work / "home").mkdir()
+            if uid is not None:  # the sandbox's own user writes only in its folder
+                for path in [work, *work.rglob("*")]:
+                    os.chown(path, uid, uid, follow_symlinks=False)
+            command, env = sandbox_command(work, command, job.get("hidden", ())), sandbox_env(env, work)
         with open(work / "log.txt", "wb") as log:
             process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL)
@@ -272,8 +365,13 @@ def _grade(job):
             last = tail[-1] if tail else "no output"
             if "DeadKernelError" in last:
                 last = "the notebook's kernel died (a cell ended the Python process, or it ran out of memory)"
+            elif sandbox and any(sign in last for sign in ("Invalid Signature", "can't start new thread",
+                                                           "Resource temporarily unavailable")):
+                last = (f"the notebook started as many processes and threads as the limit of "
+                        f"{job.get('process_limit', PROCESS_LIMIT)} allows, and otter could not go on ({last[:80]})")
             return {"status": "failed", "note": note + f"Grading stopped: {last}; nothing was graded."}
         graded = json.loads(result.read_text())
+    note += limits_note(graded["errors"], job)
     if graded.get("catastrophic"):
         return {"status": "failed", "note": note + f"The notebook could not be graded: {graded['catastrophic']}",
                 "errors": graded["errors"], "output_bytes": graded["output_bytes"]}
@@ -281,6 +379,32 @@ def _grade(job):
         note += f"The notebook printed {graded['output_bytes'] / 1e6:.1f} MB of output. "
     return {"note": note.strip(), "questions": graded["questions"], "errors": graded["errors"],
             "output_bytes": graded["output_bytes"]}
+
+
+def limits_note(errors, job):
+    """A sentence for the feedback when a cell ran into the memory or the process limit, else ''."""
+    text = " ".join(e["error"] for e in errors)
+    note = ""
+    if "MemoryError" in text:
+        note += f"A cell ran out of the memory limit of {job.get('memory_limit', MEMORY_LIMIT):g} GB (MemoryError). "
+    if "Resource temporarily unavailable" in text or "BlockingIOError" in text:
+        note += (f"A cell reached the limit of {job.get('process_limit', PROCESS_LIMIT)} processes and threads "
+                 "(it could not start more). ")
+    return note
+
+
+def set_limits(memory, processes=0, uid=-1):
+    """The grading process's own limits, inherited by its kernel: address space, processes; then, as root, another user."""
+    import resource
+
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    if processes:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    if uid >= 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
 
 
 def run_otter(submission, autograder, result_path, cell_time_limit):
@@ -357,22 +481,31 @@ def find_submissions(folder):
 
 
 def grade_folder(submissions, out, changes=None, workers=None, cluster=None, time_limit=TIME_LIMIT,
-                 cell_time_limit=CELL_TIME_LIMIT, echo=True):
+                 cell_time_limit=CELL_TIME_LIMIT, echo=True, source=None, sandbox=True, memory_limit=MEMORY_LIMIT,
+                 process_limit=PROCESS_LIMIT):
     """Grade every submission in ``submissions`` into ``out``: ``gradebook.csv``, ``totals.csv``, ``feedback/STUDENT.md``.
 
     Returns the grade book (one row per student, notebook and exercise, plus one per file that was
     not graded). ``workers`` submissions go at once on this machine (default: its cores), each in a
     process of its own; ``cluster`` (a Dask scheduler's address) makes each submission a task there.
+    ``source`` is the instructor source (default ``course/``). Each submission runs in a sandbox
+    (:func:`sandbox_command`) unless ``sandbox`` is False, with ``memory_limit`` GB and ``process_limit``.
     """
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise AssignmentError(f"--workers needs a whole number of at least 1, got {workers!r}.")
     if cluster and workers is not None:
         raise AssignmentError("Give --workers or --cluster, not both: the cluster's workers decide how many run at once.")
-    for name, value in (("--time-limit", time_limit), ("--cell-time-limit", cell_time_limit)):
+    for name, value in (("--time-limit", time_limit), ("--cell-time-limit", cell_time_limit),
+                        ("--memory-limit", memory_limit), ("--process-limit", process_limit)):
         if not value or value <= 0:
             raise AssignmentError(f"{name} needs a positive number of seconds, got {value!r}.")
     params = student_parameters(changes)
+    source = course_source(source)
     found, strays = find_submissions(submissions)
+    if sandbox:
+        check_sandbox()
+    else:
+        print(NO_SANDBOX_WARNING, file=sys.stderr, flush=True)
     out = Path(out)
     grading = out / ".grading"
     say = print if echo else (lambda *a, **k: None)
@@ -381,7 +514,7 @@ def grade_folder(submissions, out, changes=None, workers=None, cluster=None, tim
         f"{count(len(strays), 'other file')} not graded.", flush=True)
     autograders, points, order = {}, {}, {}
     for notebook in GRADED:
-        _, archive = otter_assign(notebook, grading / "autograder" / notebook)
+        _, archive = otter_assign(notebook, grading / "autograder" / notebook, source)
         autograders[notebook], points[notebook], order[notebook] = archive.read_bytes(), question_points(archive), question_order(notebook)
     client = None
     if cluster:
@@ -405,7 +538,9 @@ def grade_folder(submissions, out, changes=None, workers=None, cluster=None, tim
         base = str(base.resolve()) if base_ready(base, params) else None
         jobs = [{"student": student, "notebook": notebook, "submission": path.read_bytes(),
                  "autograder": autograders[notebook], "params": params, "base": base, "time_limit": time_limit,
-                 "cell_time_limit": cell_time_limit, "threads": threads} for student, notebook, path in found]
+                 "cell_time_limit": cell_time_limit, "threads": threads, "sandbox": sandbox, "memory_limit": memory_limit,
+                 "process_limit": process_limit, "hidden": [str(Path(submissions).resolve()), str(out.resolve()), str(source)]}
+                for student, notebook, path in found]
         outcomes = []
         for done, outcome in enumerate(run_jobs(jobs, workers, client), 1):
             outcomes.append(outcome)
@@ -562,9 +697,50 @@ def feedback_text(student, rows, by_key, order):
     return "\n".join(lines).rstrip() + "\n"
 
 
+# --- what the sandbox costs ----------------------------------------------------------------------
+
+def make_class(folder, students=4, source=None):
+    """A folder of ``students`` x 5 submissions: every other student hands in the solutions, the others the student versions."""
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="gan-ad-class-") as tmp:
+        make_release(Path(tmp) / "release", source=source)
+        for notebook in GRADED:
+            _, archive = otter_assign(notebook, Path(tmp) / "otter" / notebook, source)
+            solution = archive.parent / f"{notebook}.ipynb"
+            for i in range(students):
+                (folder / f"student{i + 1:02d}").mkdir(parents=True, exist_ok=True)
+                shutil.copy(solution if i % 2 == 0 else Path(tmp) / "release" / f"{notebook}.ipynb",
+                            folder / f"student{i + 1:02d}" / f"{notebook}.ipynb")
+    return folder
+
+
+def time_sandbox(out, students=4, workers=2, source=None):
+    """Grade the same class with and without the sandbox (the shared run folder made first, untimed); return the seconds.
+
+    ``python -m gan_ad.grading time-sandbox OUT [STUDENTS [WORKERS]]``: 4 students x 5 notebooks, 2 workers by default.
+    """
+    out = Path(out)
+    subs = make_class(out / "submissions", students, source)
+    params = student_parameters()
+    prepare_base_quietly(out / "grades" / ".grading" / "base", params, GRADED, out / "base.log")
+    seconds, books = {}, {}
+    for name, sandbox in (("sandbox", True), ("no sandbox", False)):
+        start = time.perf_counter()
+        books[name] = grade_folder(subs, out / "grades", workers=workers, echo=False, source=source, sandbox=sandbox)
+        seconds[name] = time.perf_counter() - start
+        print(f"{count(len(list(subs.glob('*/*.ipynb'))), 'submission')}, {workers} workers, {name}: {seconds[name]:.0f} s",
+              flush=True)
+    same = books["sandbox"]["points"].tolist() == books["no sandbox"]["points"].tolist()
+    print(f"sandbox / no sandbox: {seconds['sandbox'] / seconds['no sandbox']:.2f}; same points: {same}", flush=True)
+    return seconds
+
+
 if __name__ == "__main__":  # the processes that grade_job and prepare_base_quietly start
-    if sys.argv[1:2] == ["run-otter"]:
+    if sys.argv[1:2] == ["run-otter"]:  # SUBMISSION AUTOGRADER RESULT CELL_LIMIT MEMORY [PROCESSES UID]
+        set_limits(*(int(a) for a in sys.argv[6:9]))
         run_otter(*sys.argv[2:5], float(sys.argv[5]))
+    elif sys.argv[1:2] == ["time-sandbox"]:
+        time_sandbox(sys.argv[2], *(int(a) for a in sys.argv[3:5]))
     elif sys.argv[1:2] == ["prepare-base"]:
         try:
             prepare_base(sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4]), echo=True)

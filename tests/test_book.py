@@ -89,6 +89,9 @@ def test_one_repository_setting():
         pytest.skip("GAN_AD_BOOK_REPOSITORY overrides the book's repository")
     for path in sorted(NOTEBOOK_DIR.glob("0*.ipynb")):
         assert f'os.environ.get(\\"GAN_AD_REPO\\", \\"{repository}\\")' in path.read_text(), path.name
+    from gan_ad import colab
+
+    assert colab.REPOSITORY == repository  # what gan_ad.colab.setup() clones
 
 
 def test_every_page_in_chromium(book, site):

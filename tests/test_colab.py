@@ -1,10 +1,12 @@
 """Colab's view of a notebook: a Python without gan_ad, the notebook alone in the working directory.
 
-The setup cell must fetch the course from ``GAN_AD_REPO`` (here a git repository made from this working
-tree, served as ``file://``, instead of GitHub), install it with ``%pip`` and run inside the clone. The
-Python is a fresh virtual environment that sees this one's packages (a ``.pth`` file; its editable
-``gan_ad`` is not among them) so that nothing is downloaded: pip runs with ``PIP_NO_INDEX``. MNIST
-travels in the test repository's ``data/``, where Colab would download it.
+The setup cell (four lines) must install the package from ``GAN_AD_REPO`` (here a git repository made
+from this working tree, served as ``file://``, instead of GitHub) with ``%pip``, and ``gan_ad.colab.setup()``
+must clone the course, install the clone and run inside it. The Python is a fresh virtual environment
+that sees this one's packages (a ``.pth`` file; its editable ``gan_ad`` is not among them) so that
+nothing is downloaded: pip runs with ``PIP_NO_INDEX``; the same ``.pth`` file imports a stand-in
+``google.colab``, which is how the setup cell knows it runs in Colab. MNIST travels in the test
+repository's ``data/``, where Colab would download it.
 """
 import os
 import shutil
@@ -59,6 +61,8 @@ def python(tmp_path_factory):
     site = subprocess.run([str(exe), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
     Path(site, "outer-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    Path(site, "google-colab-stand-in.pth").write_text(
+        'import sys, types; sys.modules.setdefault("google.colab", types.ModuleType("google.colab"))\n')
     return exe
 
 
@@ -78,6 +82,13 @@ def run_notebook(python, content, env, out):
 def stream_text(path):
     nb = nbformat.read(path, as_version=4)
     return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+
+
+def test_setup_cell_is_short_and_calls_the_package():
+    for path in sorted(NOTEBOOK_DIR.glob("0*.ipynb")):
+        cell = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert len(cell.source.splitlines()) <= 4 and "gan_ad.colab.setup()" in cell.source, path.name
+        assert "!git" not in cell.source and "os.chdir" not in cell.source, path.name  # that is setup()'s work
 
 
 def test_notebook_installs_the_course_and_runs_without_it(repository, python, tmp_path):
