@@ -150,8 +150,10 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
         if echo:
             print(f"== {notebook} {chosen or ''}", flush=True)
         if not prepare_only:
-            ledger = {k: v for k, v in ledger.items() if k in PIPELINE[:PIPELINE.index(notebook)]}
-            write_json(run_dir / LEDGER, ledger)  # this notebook and those after it: not finished
+            kept = {k: v for k, v in ledger.items() if k in PIPELINE[:PIPELINE.index(notebook)]}
+            if kept != ledger:  # this notebook and those after it: not finished (a fresh run writes nothing yet)
+                ledger = kept
+                write_json(run_dir / LEDGER, ledger)
             before = snapshot(run_dir)
         pm.execute_notebook(
             str(NOTEBOOK_DIR / f"{notebook}.ipynb"), str(run_dir / f"{notebook}.ipynb"),

@@ -124,7 +124,7 @@ def test_train_dataset_yields_full_shuffled_batches():
         data.train_dataset(x, batch_size=11)
 
 
-# ---------------------------------------------------------------- your own data (issue #15)
+# ---------------------------------------------------------------- your own data
 
 def test_image_folder_is_read_sorted_resized_and_greyscale(image_folder):
     from PIL import Image

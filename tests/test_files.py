@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_ad import files, runs
+from gan_ad import files, runner, runs
 from gan_ad.assignments import TINY_FILE
 
 
@@ -54,11 +54,13 @@ def test_require_names_the_notebook_to_run_first(tmp_path):
 
 def test_the_run_folder_contract_lists_what_a_run_writes(tiny_run):
     """Every artefact of files.ARTEFACTS is in a finished run (dataset.npz only for a dataset given by path),
-    and the run holds nothing else but its executed notebooks, figures, sample grids and the benchmark's tables."""
+    and the run holds nothing else but its executed notebooks, figures, sample grids, the benchmark's tables and the
+    runner's ledger of finished notebooks (gan_ad/runner.py)."""
     written = {p.name for p in tiny_run.iterdir()} | {f"detectors/{p.name}" for p in (tiny_run / "detectors").iterdir()}
     expected = set(files.ARTEFACTS) - {"dataset.npz"}
     assert expected <= written
-    assert written - expected - {"detectors", "figures", "samples", "bench.json", "bench.md"} == {f"{nb}.ipynb" for nb in set(files.ARTEFACTS.values())}
+    others = {"detectors", "figures", "samples", "bench.json", "bench.md", runner.LEDGER}
+    assert written - expected - others == {f"{nb}.ipynb" for nb in set(files.ARTEFACTS.values())}
 
 
 def test_project_root_is_the_checkout_then_the_working_directory(tmp_path):

@@ -1,4 +1,4 @@
-"""Issue #15: labelled images of your own through the same notebooks, at tiny size (``gan_ad/tiny.yaml``)."""
+"""Labelled images of your own through the same notebooks, at tiny size (``gan_ad/tiny.yaml``)."""
 import math
 from pathlib import Path
 
