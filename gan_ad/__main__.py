@@ -9,9 +9,8 @@ quiet.tensorflow()  # before the modules below start TensorFlow: its C++ start-u
 
 import papermill as pm  # noqa: E402
 
-from . import assignments, bench, data, grading, metrics, params as declared, runner, sweep  # noqa: E402
-from .detectors import DetectorError  # noqa: E402
-from .export import ExportError, build_site, export as export_run  # noqa: E402
+from . import assignments, data, grading, metrics, params as declared, runner, sweep  # noqa: E402
+from .detector_base import DetectorError  # noqa: E402
 from .files import PROJECT_ROOT, MissingStepError  # noqa: E402
 from .report import update_pages  # noqa: E402
 from .runs import Run  # noqa: E402
@@ -71,29 +70,10 @@ def main(argv=None):
     assignments_cli(sub)
     args = parser.parse_args(argv)
 
-    if args.command == "export":
-        try:
-            manifest = export_run(args.run, args.out, args.judge)
-        except ExportError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        judge = manifest["judge"]
-        print(f"Exported {args.run} to {args.out}: judged by {judge['label']} (threshold {judge['threshold']:.4f}), "
-              f"{len(manifest['files'])} files listed in manifest.json")
-        return 0
-    if args.command == "webapp":
-        out = args.out or str(Path(args.run) / "webapp")
-        try:
-            manifest = build_site(args.run, out, args.judge)
-        except ExportError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(f"Built the web app of {args.run} in {out} (judged by {manifest['judge']['label']}); serve it with "
-              f"python -m http.server --bind 127.0.0.1 --directory {out}")
-        return 0
+    if args.command in ("export", "webapp", "bench"):
+        return network_command(args)
     if args.command == "webapp-bench":
         return bench_main(args.run, args.site)
-
     if args.command in ("assign", "grade"):
         return assignments_main(args)
     if args.command == "export-folder":
@@ -112,14 +92,6 @@ def main(argv=None):
         return 0
     if args.command == "params":
         print(declared.table(markdown=args.markdown), end="")
-        return 0
-    if args.command == "bench":
-        try:
-            bench.run_bench(args.run, args.anogan_steps, args.anogan_images)
-        except (MissingStepError, DetectorError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print((Path(args.run) / "bench.md").read_text() + f"Saved in {Path(args.run) / 'bench.json'}")
         return 0
     if args.command == "pairs":
         try:
@@ -165,6 +137,42 @@ def main(argv=None):
     else:
         print(runner.summary(run_dir))
     return 0
+
+
+def network_command(args):
+    """``export``, ``webapp`` and ``bench``: the commands that load networks. They import TensorFlow here, as it takes
+    seconds to start, so that the other commands (``run``, ``sweep``, ``grade`` ...) start without it."""
+    from . import bench
+    from .export import ExportError, build_site, export as export_run
+
+    if args.command == "export":
+        try:
+            manifest = export_run(args.run, args.out, args.judge)
+        except ExportError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        judge = manifest["judge"]
+        print(f"Exported {args.run} to {args.out}: judged by {judge['label']} (threshold {judge['threshold']:.4f}), "
+              f"{len(manifest['files'])} files listed in manifest.json")
+        return 0
+    if args.command == "webapp":
+        out = args.out or str(Path(args.run) / "webapp")
+        try:
+            manifest = build_site(args.run, out, args.judge)
+        except ExportError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"Built the web app of {args.run} in {out} (judged by {manifest['judge']['label']}); serve it with "
+              f"python -m http.server --bind 127.0.0.1 --directory {out}")
+        return 0
+    if args.command == "bench":
+        try:
+            bench.run_bench(args.run, args.anogan_steps, args.anogan_images)
+        except (MissingStepError, DetectorError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print((Path(args.run) / "bench.md").read_text() + f"Saved in {Path(args.run) / 'bench.json'}")
+        return 0
 
 
 def pair_table(run_dir, key=None):

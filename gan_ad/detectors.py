@@ -20,11 +20,9 @@ from .baselines import ConvAutoencoder, FeatureKNN, KNNDistance, PCAReconstructi
 from .detector_base import (BASELINE, FORMAT, GAN, DamagedDetectorError, Detector, DetectorError,  # noqa: F401 (the API)
                             Explanation, check_images)
 from .encoder import EncoderMemory, EncoderScore, EncoderSearch
-from .files import ARTEFACTS, RUNS_DIR, DamagedFileError, MissingStepError, load_arrays, load_json, require
+from .files import DETECTOR_NOTEBOOKS as NOTEBOOKS, RUNS_DIR, DamagedFileError, MissingStepError, load_arrays, load_json, require
 from .inversion import AnoGAN
 
-# key -> the notebook that fits and calibrates that detector, in the order tables list them
-NOTEBOOKS = {name.split("/")[1]: notebook for name, notebook in ARTEFACTS.items() if name.startswith("detectors/")}
 FITTING_NOTEBOOKS = sorted(set(NOTEBOOKS.values()))  # the notebooks that fit detectors, in course order
 # key -> the class of that detector, in the same order
 CLASSES = {cls.key: cls for cls in (AnoGAN, EncoderScore, EncoderSearch, EncoderMemory, FeatureKNN,

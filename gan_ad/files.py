@@ -108,6 +108,8 @@ ARTEFACTS = {
     "test_scores.npz": "05_evaluation", "metrics.json": "05_evaluation",
     "parameters.json": "01_data_prep",  # each notebook adds its own parameters (Run.save_parameters)
 }
+# detector key -> the notebook that fits and calibrates it, in the order tables list them
+DETECTOR_NOTEBOOKS = {name.split("/")[1]: notebook for name, notebook in ARTEFACTS.items() if name.startswith("detectors/")}
 
 
 def artefact_of(path):

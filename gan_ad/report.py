@@ -12,8 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import params
-from .detectors import NOTEBOOKS
-from .files import PROJECT_ROOT, read_json
+from .files import DETECTOR_NOTEBOOKS, PROJECT_ROOT, read_json
 
 FIGURES = PROJECT_ROOT / "figures"
 README = PROJECT_ROOT / "README.md"
@@ -28,7 +27,7 @@ def _rows(header, rows):
 def default_run(metrics):
     """The seed-0 run's test metrics of every detector at its validation threshold; the best on validation in bold."""
     rows = []
-    for key in NOTEBOOKS:
+    for key in DETECTOR_NOTEBOOKS:
         m = metrics["detectors"][key]
         cells = [m["label"], m["kind"]] + [f"{m[k]:.3f}" for k in ("auroc", "auprc", "f1", "precision", "recall", "false_alarm_rate")]
         if key == metrics["best_on_validation"]:
@@ -39,8 +38,8 @@ def default_run(metrics):
 
 def per_digit(metrics):
     """Test AUROC of all normals against each anomalous class alone, one column per detector."""
-    labels = {key: metrics["detectors"][key]["label"] for key in NOTEBOOKS}
-    table = pd.DataFrame(metrics["auroc_per_digit"])[list(NOTEBOOKS)]
+    labels = {key: metrics["detectors"][key]["label"] for key in DETECTOR_NOTEBOOKS}
+    table = pd.DataFrame(metrics["auroc_per_digit"])[list(DETECTOR_NOTEBOOKS)]
     return _rows(["class", *labels.values()], [[str(digit), *(f"{v:.3f}" for v in row)] for digit, row in table.iterrows()])
 
 
@@ -51,7 +50,7 @@ def reference(summary_csv, metrics):
     """
     table = pd.read_csv(summary_csv, header=[0, 1], index_col=0)
     rows = []
-    for key in [k for k in NOTEBOOKS if k in table.index]:
+    for key in [k for k in DETECTOR_NOTEBOOKS if k in table.index]:
         r = table.loc[key]
         rows.append([metrics["detectors"][key]["label"], metrics["detectors"][key]["kind"]]
                     + [f"{r[(m, 'mean')]:.3f}" + ("" if pd.isna(r[(m, 'std')]) else f" ± {r[(m, 'std')]:.3f}") for m in ("auroc", "auprc", "f1")]

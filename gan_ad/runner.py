@@ -20,8 +20,7 @@ import nbformat
 import papermill as pm
 
 from .data import DATASETS
-from .detectors import NOTEBOOKS
-from .files import NOTEBOOK_DIR, RUNS_DIR, write_json
+from .files import DETECTOR_NOTEBOOKS, NOTEBOOK_DIR, RUNS_DIR, write_json
 from .params import PIPELINE, ParameterError, check_values
 from .runs import Run
 
@@ -173,7 +172,7 @@ def run_pipeline(name, params=None, runs_dir=RUNS_DIR, prepare_only=False, echo=
 def summary(run_dir):
     """One line with the test AUROC of every detector of a finished run, read from its ``metrics.json``."""
     results = Run(run_dir).metrics()
-    rows = [results["detectors"][key] for key in NOTEBOOKS if key in results["detectors"]]
+    rows = [results["detectors"][key] for key in DETECTOR_NOTEBOOKS if key in results["detectors"]]
     best = results["detectors"][results["best_on_validation"]]["label"]
     return (f"Test AUROC on {rows[0]['n_images']} images: " + ", ".join(f"{r['label']} {r['auroc']:.3f}" for r in rows)
             + f". Best on validation: {best}. Results in {run_dir}")

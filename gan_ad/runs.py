@@ -10,11 +10,12 @@ from pathlib import Path
 
 from . import environment
 from .data import load_split
-from .detectors import load_from_run, load_run_detectors
-from .encoder import load_encoder
 from .files import load_arrays, load_json, load_table, require, write_json
 from .params import PIPELINE, notebook_names
-from .training import load_models
+
+# The readers of networks (models, encoder, detectors) start TensorFlow, which takes seconds and hundreds of MB; they are
+# imported by the methods that need them, so that what only reads records (notebook 01, the runner, a sweep, grading)
+# starts without it. They are floors below this one (pyproject.toml), so this defers weight and dodges no circle.
 
 PARAMETERS_FILE = "parameters.json"  # the one record of the parameters each notebook ran with
 MONITORS = ("val_auroc_anogan", "val_auroc_features")  # the columns of history.csv that model.json keeps for the kept epoch
@@ -59,18 +60,26 @@ class Run:
 
     def models(self):
         """The ``(generator, discriminator)`` of the epoch notebook 02 kept."""
+        from .training import load_models  # TensorFlow (see the imports above)
+
         return load_models(self.dir)
 
     def encoder(self):
         """The encoder notebook 04 trained."""
+        from .encoder import load_encoder  # TensorFlow (see the imports above)
+
         return load_encoder(self.dir)
 
     def detector(self, key):
         """The fitted, calibrated detector ``key`` (:func:`gan_ad.detectors.load_from_run`)."""
+        from .detectors import load_from_run  # TensorFlow (see the imports above)
+
         return load_from_run(self.dir, key)
 
     def detectors(self, keys=None):
         """Map key -> fitted detector for ``keys`` (default: all), in the order of the tables."""
+        from .detectors import load_run_detectors  # TensorFlow (see the imports above)
+
         return load_run_detectors(self.dir, keys)
 
     def save_model(self, history, epoch, select_epoch, config):

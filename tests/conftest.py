@@ -108,11 +108,28 @@ def shapes_sweep(tmp_path_factory, session_cluster):
 SLOW_FIXTURES = {"tiny_run", "release", "graded", "cluster", "session_cluster", "shapes_sweep"}
 
 
+# Fixtures of the one Dask cluster of a test session: under pytest-xdist their tests share a worker (group "cluster")
+CLUSTER_FIXTURES = {"cluster", "session_cluster", "shapes_sweep"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-    """Mark ``slow`` every test that uses one of :data:`SLOW_FIXTURES`, directly or through another fixture."""
+    """Mark ``slow`` every test that uses one of :data:`SLOW_FIXTURES`, directly or through another fixture.
+
+    ``make test`` runs the slow tests on two pytest-xdist workers with ``--dist loadgroup``: the tests of the session's
+    cluster stay together on one worker, and so do the tests of a file that share a fixture of the file (``graded``);
+    the others go wherever a worker is free.
+    """
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
+        info = getattr(item, "_fixtureinfo", None)
+        scopes = {d.scope for defs in (info.name2fixturedefs.values() if info else ()) for d in defs}
+        if CLUSTER_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+        elif scopes & {"module", "class", "package"}:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def write_image_folder(root, counts, size=(32, 32), mode="L", seed=0):

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import nbformat
 import pytest
 
@@ -162,3 +165,12 @@ def test_from_runs_again_what_it_names_even_when_it_finished(tmp_path, monkeypat
     assert main(["run", "--name", "x", "--from", "03_latent_inversion"]) == 0
     assert main(["run", "--name", "x"]) == 0
     assert given == [False, True]  # the command line: --from runs what it names again
+
+
+def test_the_runner_grading_sweeps_and_notebook_01_start_without_tensorflow():
+    """TensorFlow takes seconds to start: the command line, the runner, a sweep, grading and what notebook 01 imports
+    leave it out until a network is read (``Run.models`` and the like import it)."""
+    modules = "gan_ad.__main__, gan_ad.runner, gan_ad.sweep, gan_ad.grading, gan_ad.data, gan_ad.params, gan_ad.plots, gan_ad.runs"
+    probe = f"import sys, {modules}; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
