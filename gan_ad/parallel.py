@@ -59,9 +59,10 @@ def run(function, tasks, workers=1, client=None, failed=None, on_stop=None, key=
             yield futures[future], outcome
     finally:
         if client is not None:
-            client.cancel(list(futures))
-        for future in futures:
-            future.cancel()
+            client.cancel(list(futures))  # one call to the scheduler for all
+        else:
+            for future in futures:
+                future.cancel()
         if on_stop is not None:
             on_stop()
         if pool is not None:
