@@ -18,7 +18,6 @@ the run goes on.
 
 The student versions and the exercises' format are :mod:`gan_ad.assignments`.
 """
-import concurrent.futures
 import difflib
 import fcntl
 import hashlib
@@ -30,17 +29,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 
+from . import parallel
 from .assignments import (GRADED, AssignmentError, course_source, make_release, otter_assign, question_order,
                           student_parameters)
 from .environment import cpu_count, thread_environment
 from .files import NOTEBOOK_DIR, PROJECT_ROOT, atomic_path, write_json
+from .parallel import describe
 from .runner import notebook_parameters, run_pipeline
 from .sweep import SweepError, cluster_threads, connect
 
@@ -144,13 +144,6 @@ def prepare_base(folder, params, notebooks=GRADED, echo=False):
                 raise AssignmentError(f"The lesson notebook {notebook} fails at the grading parameters "
                                       f"({describe(err)}); its executed copy is {run_dir / (notebook + '.ipynb')}.") from None
     return folder
-
-
-def describe(err):
-    """One line for an exception: papermill's notebook error, or the exception itself."""
-    if hasattr(err, "ename") and hasattr(err, "evalue"):
-        return f"{err.ename}: {err.evalue}".strip()
-    return f"{type(err).__name__}: {err}".strip().rstrip(":")
 
 
 def kill_tree(process):
@@ -357,6 +350,9 @@ def _grade(job):
                 return {"status": "timed out",
                         "note": note + f"The notebook ran longer than the time limit of {job['time_limit']:g} s and was "
                                        "stopped; nothing was graded."}
+            except BaseException:  # stopped (Ctrl-C) while grading in this thread: the notebook stops too
+                kill_tree(process)
+                raise
             finally:
                 with LIVE_LOCK:
                     LIVE.discard(process)
@@ -542,12 +538,13 @@ def grade_folder(submissions, out, changes=None, workers=None, cluster=None, tim
                  "process_limit": process_limit, "hidden": [str(Path(submissions).resolve()), str(out.resolve()), str(source)]}
                 for student, notebook, path in found]
         outcomes = []
-        for done, outcome in enumerate(run_jobs(jobs, workers, client), 1):
-            outcomes.append(outcome)
-            got = sum(q["score"] for q in outcome["questions"].values())
-            say(f"[{done}/{len(jobs)}] {outcome['student']} {outcome['notebook']}: "
-                + (f"{got:g}/{sum(points[outcome['notebook']].values()):g} points" if outcome["status"] == "graded"
-                   else outcome["status"]) + f" in {outcome['seconds']:.0f} s", flush=True)
+        with closing(run_jobs(jobs, workers, client)) as finished:  # closed on any exit: the gradings stop
+            for done, (_, outcome) in enumerate(finished, 1):
+                outcomes.append(outcome)
+                got = sum(q["score"] for q in outcome["questions"].values())
+                say(f"[{done}/{len(jobs)}] {outcome['student']} {outcome['notebook']}: "
+                    + (f"{got:g}/{sum(points[outcome['notebook']].values()):g} points" if outcome["status"] == "graded"
+                       else outcome["status"]) + f" in {outcome['seconds']:.0f} s", flush=True)
     finally:
         if client is not None:
             client.close()
@@ -557,36 +554,22 @@ def grade_folder(submissions, out, changes=None, workers=None, cluster=None, tim
 
 
 def run_jobs(jobs, workers, client):
-    """Yield each job's outcome as it finishes: on this machine (``workers`` threads, a process each) or on Dask."""
-    if client is not None:
-        from distributed import as_completed
+    """Yield ``(job, outcome)`` as each job finishes (:func:`gan_ad.parallel.run`): on this machine (``workers`` at once,
+    each grading in processes of its own) or as tasks of a Dask cluster; stopped, it kills the processes it started."""
+    def failed(job, error, seconds):  # the job could not finish: its Dask worker died, say
+        return {"student": job["student"], "notebook": job["notebook"], "status": "failed",
+                "note": f"grading failed{' on the cluster' if client is not None else ''}: {error}", "questions": {},
+                "errors": [], "output_bytes": 0, "seconds": seconds or 0.0}
 
-        futures = {client.submit(grade_job, job, key=f"gan-ad grade {job['student']} {job['notebook']} {uuid.uuid4().hex[:8]}",
-                                 pure=False): job for job in jobs}
-        try:
-            for future in as_completed(futures, loop=client.loop):
-                try:
-                    yield future.result()
-                except Exception as err:  # the task could not finish: its worker died, say
-                    job = futures[future]
-                    yield {"student": job["student"], "notebook": job["notebook"], "status": "failed",
-                           "note": f"grading failed on the cluster: {describe(err)}", "questions": {}, "errors": [],
-                           "output_bytes": 0, "seconds": 0.0}
-        finally:
-            client.cancel(list(futures))
-        return
-    pool = concurrent.futures.ThreadPoolExecutor(max(1, min(workers, len(jobs) or 1)))
-    futures = [pool.submit(grade_job, job) for job in jobs]
-    try:
-        for future in concurrent.futures.as_completed(futures):
-            yield future.result()
-    finally:  # stopped (Ctrl-C): start nothing more and stop what runs
-        for future in futures:
-            future.cancel()
-        with LIVE_LOCK:
-            for process in list(LIVE):
-                kill_tree(process)
-        pool.shutdown()
+    return parallel.run(grade_job, [(job, (job,)) for job in jobs], workers, client, failed=failed, on_stop=kill_live,
+                        key=lambda job, args: f"gan-ad grade {job['student']} {job['notebook']}")
+
+
+def kill_live():
+    """Kill the grading processes running now, and what they started."""
+    with LIVE_LOCK:
+        for process in list(LIVE):
+            kill_tree(process)
 
 
 def gradebook(outcomes, strays, points, order):

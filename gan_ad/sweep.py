@@ -19,36 +19,32 @@ deviation over seeds. Both, and the plot, are rewritten as each run finishes.
 Runs go one after another in this process (``workers=1``: the notebooks' output streams to the
 terminal), in ``workers`` processes on this machine (each run in a fresh process with
 ``cores // workers`` threads), or as tasks of a Dask cluster (``cluster=ADDRESS``). All three
-call :func:`run_point` and are collected by one loop in :func:`run_grid`. A sweep is resumable:
+call :func:`run_point` through :func:`gan_ad.parallel.run` and are collected by one loop in :func:`run_grid`. A sweep is resumable:
 a run whose folder holds a complete ``metrics.json`` made with the same parameters is skipped
 and its metrics are read back; failed and unfinished runs run again. A lock file in the sweep
 folder refuses a second sweep into the same folder while one is running.
 """
 import asyncio
-import concurrent.futures
 import fcntl
 import itertools
 import json
-import multiprocessing
 import os
-import signal
 import socket
 import sys
-import threading
 import time
-import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import papermill as pm
 import seaborn as sns
 from tqdm import tqdm
 
+from . import parallel
 from .environment import cpu_count, thread_environment
 from .files import PROJECT_ROOT, RUNS_DIR, MissingStepError, atomic_path, read_json, write_json
 from .plots import save_fig
+from .parallel import describe
 from .params import check_values, read_yaml_mapping
 from .runner import ParameterError, check_parameters, pipeline_parameters, run_pipeline
 from .runs import Run
@@ -151,8 +147,8 @@ def collect(sweep_dir, fixed, keys, points, echo, workers, client, threads):
     tasks = [(index, (run_name(points[index]), {**fixed, **points[index]}, folder, echo, threads)) for index in todo]
     bar = tqdm(total=len(points), initial=done, unit="run", desc=sweep_dir.name, disable=True if echo else None,
                file=sys.stderr, dynamic_ncols=True)
-    with bar:
-        for index, outcome in outcomes(tasks, workers, client, echo):
+    with bar, closing(outcomes(tasks, workers, client, echo)) as finished_runs:  # closed on any exit: the runs stop
+        for index, outcome in finished_runs:
             point = points[index]
             if outcome["status"] == "ok":
                 keep_metrics(sweep_dir / run_name(point), {**fixed, **point}, outcome["metrics"])
@@ -166,39 +162,28 @@ def collect(sweep_dir, fixed, keys, points, echo, workers, client, threads):
 
 
 def outcomes(tasks, workers, client, echo):
-    """Yield ``(index, outcome)`` for each task ``(index, arguments of run_point)`` as its run finishes.
+    """Yield ``(index, outcome)`` for each task ``(index, arguments of run_point)`` as its run finishes (:func:`gan_ad.parallel.run`).
 
     Serial: in this process, in grid order. ``workers > 1``: each run in a fresh process on this
-    machine. ``client``: each run a task of the Dask cluster.
+    machine (:class:`gan_ad.parallel.Processes`). ``client``: each run a task of the Dask cluster.
     """
-    if client is not None:
-        from distributed import as_completed
+    if client is None and workers > 1:
+        processes = parallel.Processes()
+        tasks = [(index, (run_point, args, Path(PROJECT_ROOT, args[2], args[0], LOG_FILE))) for index, args in tasks]
+        return parallel.run(processes.run, tasks, workers, failed=failed_run, on_stop=processes.terminate)
+    return parallel.run(echo_point if echo and client is None else run_point, tasks, workers, client, failed=failed_run,
+                        key=lambda index, args: f"gan-ad {args[0]}")
 
-        futures = {client.submit(run_point, *args, key=f"gan-ad {args[0]} {uuid.uuid4().hex[:8]}", pure=False): index
-                   for index, args in tasks}
-        try:
-            for future in as_completed(futures, loop=client.loop):
-                yield futures[future], future_outcome(future)
-        finally:
-            client.cancel(list(futures))
-    elif workers > 1:
-        processes = Processes()
-        pool = concurrent.futures.ThreadPoolExecutor(min(workers, max(1, len(tasks))))
-        futures = {pool.submit(processes.run, run_point, args, Path(PROJECT_ROOT, args[2], args[0], LOG_FILE)): index
-                   for index, args in tasks}
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
-        finally:  # a stopped sweep (Ctrl-C, an error here) stops its runs
-            for future in futures:
-                future.cancel()
-            processes.terminate()
-            pool.shutdown()
-    else:
-        for index, args in tasks:
-            if echo:
-                print(f"=== {Path(args[2]).name}: {args[0]}", flush=True)
-            yield index, run_point(*args)
+
+def echo_point(*args):
+    """:func:`run_point` after a line that names the run (a serial sweep whose notebooks stream to the terminal)."""
+    print(f"=== {Path(args[2]).name}: {args[0]}", flush=True)
+    return run_point(*args)
+
+
+def failed_run(index, error, seconds):
+    """The outcome of a run that could not finish (its process or Dask worker died, say)."""
+    return {"status": "failed", "error": error, "seconds": seconds, "metrics": None}
 
 
 def run_point(name, params, sweep_dir, echo=False, threads=None):
@@ -229,13 +214,6 @@ def run_point(name, params, sweep_dir, echo=False, threads=None):
     except Exception as err:  # record and go on: one bad point must not lose the others
         return {"status": "failed", "error": describe(err), "seconds": time.perf_counter() - start, "metrics": None}
     return {"status": "ok", "error": "", "seconds": time.perf_counter() - start, "metrics": metrics}
-
-
-def describe(err):
-    """One line for a failed run: the notebook's exception, or the one raised here."""
-    if isinstance(err, pm.PapermillExecutionError):
-        return f"{err.ename}: {err.evalue}"
-    return f"{type(err).__name__}: {err}".strip()
 
 
 def finished(run_dir, params):
@@ -325,67 +303,6 @@ def sweep_lock(sweep_dir):
         os.close(fd)
 
 
-class Processes:
-    """Runs each call in a fresh spawned process, so that a process that dies fails only its own run."""
-
-    def __init__(self):
-        self.live = set()
-        self.lock = threading.Lock()
-        self.stopped = False
-
-    def run(self, function, args, log):
-        """``function(*args)`` in a new process whose terminal output goes to ``log``; a death becomes a failed outcome."""
-        context = multiprocessing.get_context("spawn")
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_child, args=(send, function, args, str(log)), daemon=True)
-        start = time.perf_counter()
-        with self.lock:
-            if self.stopped:
-                raise concurrent.futures.CancelledError()
-            process.start()
-            self.live.add(process)
-        send.close()
-        try:
-            outcome = receive.recv()
-        except EOFError:  # the process ended without an answer
-            outcome = None
-        finally:
-            receive.close()
-            process.join()
-            with self.lock:
-                self.live.discard(process)
-        if outcome is None:
-            code = process.exitcode
-            try:
-                how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
-            except ValueError:
-                how = f"ended with code {code}"
-            outcome = {"status": "failed", "error": f"WorkerDied: the run's process {how}; its output is in {log}",
-                       "seconds": time.perf_counter() - start, "metrics": None}
-        return outcome
-
-    def terminate(self):
-        """Stop every process still running, and start no more."""
-        with self.lock:
-            self.stopped = True
-            for process in self.live:
-                process.terminate()
-
-
-def _child(send, function, args, log):
-    """The body of a :class:`Processes` process: send back ``function(*args)``, or its exception as a failed outcome."""
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb", buffering=0) as out:  # the notebook kernel inherits these, so its chatter lands here too
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
-    try:
-        outcome = function(*args)
-    except Exception as err:
-        outcome = {"status": "failed", "error": describe(err), "seconds": None, "metrics": None}
-    send.send(outcome)
-    send.close()
-
-
 def connect(address, timeout=None):
     """A Dask client of the scheduler at ``address`` with at least one worker, or :class:`SweepError` in one sentence."""
     from distributed import Client  # Dask's client, as its other imports here, only for --cluster: it takes a second to import
@@ -430,14 +347,6 @@ def cluster_threads(client):
 def machine():
     """This machine's name and usable cores (run on each Dask worker)."""
     return socket.gethostname(), cpu_count()
-
-
-def future_outcome(future):
-    """A Dask future's outcome; a task that could not finish (its worker died, say) becomes a failed run."""
-    try:
-        return future.result()
-    except Exception as err:
-        return {"status": "failed", "error": describe(err), "seconds": None, "metrics": None}
 
 
 def detector_metrics(run):
