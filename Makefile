@@ -46,15 +46,16 @@ webapp-bench: install system webapp/node_modules/.package-lock.json  ## measure 
 	$(PY) -m gan_ad webapp --run $(RUN)
 	$(PY) -m gan_ad webapp-bench --run $(RUN)
 
-test: install system webapp/node_modules/.package-lock.json  ## everything: the tiny run beside the fast tier, the slow tests on it (GAN_AD_TINY_RUN, two pytest-xdist workers), then nbval on its notebooks
-	rm -rf runs/nbval runs/nbval.log && mkdir -p runs
+test: install system webapp/node_modules/.package-lock.json  ## everything: the tiny run beside the fast tier, then on two pytest-xdist workers the slow tests on it (GAN_AD_TINY_RUN) and the notebooks under nbval
+	rm -rf runs/nbval runs/nbval.log runs/nbval-fresh && mkdir -p runs
 	$(VENV)/bin/lint-imports
+	$(PY) -m gan_ad run --name nbval-fresh -f gan_ad/tiny.yaml --prepare-only > /dev/null
 	@echo "The tiny run (runs/nbval, its log in runs/nbval.log) beside the fast tier:"
 	@$(PY) -m gan_ad run --name nbval -f gan_ad/tiny.yaml > runs/nbval.log 2>&1 & run=$$!; \
 		$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests; fast=$$?; \
 		wait $$run || { tail -n 30 runs/nbval.log; echo "The tiny run failed (runs/nbval.log)"; exit 1; }; exit $$fast
-	GAN_AD_TINY_RUN=runs/nbval $(PY) -m pytest -q -p no:cacheprovider -m slow -n 2 --dist loadgroup --durations=30 tests
-	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider runs/nbval
+	GAN_AD_TINY_RUN=runs/nbval $(PY) -m pytest -q -p no:cacheprovider -m slow -n 2 --dist loadgroup --durations=30 \
+		--nbval-lax --nbval-current-env tests runs/nbval-fresh
 
 app: install  ## serve the interactive demo (notebook 06) with Voila, using the model of $(RUN)
 	@echo "Serving the demo of $(RUN) at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"

@@ -117,10 +117,14 @@ def pytest_collection_modifyitems(items):
     """Mark ``slow`` every test that uses one of :data:`SLOW_FIXTURES`, directly or through another fixture.
 
     ``make test`` runs the slow tests on two pytest-xdist workers with ``--dist loadgroup``: the tests of the session's
-    cluster stay together on one worker, and so do the tests of a file that share a fixture of the file (``graded``);
-    the others go wherever a worker is free.
+    cluster stay together on one worker, and so do the tests of a file that share a fixture of the file (``graded``),
+    and nbval's cells of the five notebooks (which run one after the other); the others go wherever a worker is free.
     """
     for item in items:
+        if item.path.suffix == ".ipynb":  # nbval's cells of a run's notebooks (make test): in order, on one worker
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("nbval"))
+            continue
         fixtures = set(getattr(item, "fixturenames", ()))
         if SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
