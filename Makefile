@@ -11,7 +11,7 @@ BOOK ?= runs/book
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install system run check test app webapp webapp-bench figures screenshot reference fashion bench readme book book-screenshot clean
+.PHONY: install system run check test app webapp webapp-bench webapp-screenshot figures screenshot reference fashion bench readme book book-screenshot clean
 
 install: $(VENV)/.installed
 
@@ -42,9 +42,12 @@ webapp: install system webapp/node_modules/.package-lock.json  ## export $(RUN),
 	@echo "Serving the web app of $(RUN) at http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
 	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory $(RUN)/webapp
 
-webapp-bench: install system webapp/node_modules/.package-lock.json  ## measure the web app of $(RUN) in Chromium: page weight, time to verdict, test AUROC
+webapp-bench: install system webapp/node_modules/.package-lock.json  ## measure the web app of $(RUN) in Chromium: page weight, time to verdict, test AUROC; its picture judging a drawn 7 in $(RUN)/webapp.png
 	$(PY) -m gan_ad webapp --run $(RUN)
-	$(PY) -m gan_ad webapp-bench --run $(RUN)
+	$(PY) -m gan_ad webapp-bench --run $(RUN) --screenshot $(RUN)/webapp.png
+
+webapp-screenshot: webapp-bench  ## the README's picture of the web app: make webapp-bench's, of $(RUN)
+	cp $(RUN)/webapp.png figures/webapp.png
 
 test: install system webapp/node_modules/.package-lock.json  ## everything: the tiny run beside the fast tier, then on two pytest-xdist workers the slow tests on it (GAN_AD_TINY_RUN) and the notebooks under nbval
 	rm -rf runs/nbval runs/nbval.log runs/nbval-fresh && mkdir -p runs

@@ -67,13 +67,14 @@ def main(argv=None):
     webbench = sub.add_parser("webapp-bench", help="measure the built web app of a run in Chromium (see gan_ad/webapp_bench.py)")
     webbench.add_argument("--run", default="runs/default", help="the run folder (default: runs/default)")
     webbench.add_argument("--site", help="the built web app (default: RUN/webapp, built by make webapp)")
+    webbench.add_argument("--screenshot", metavar="PNG", help="also save a picture of the page judging a drawn 7")
     assignments_cli(sub)
     args = parser.parse_args(argv)
 
     if args.command in ("export", "webapp", "bench"):
         return network_command(args)
     if args.command == "webapp-bench":
-        return bench_main(args.run, args.site)
+        return bench_main(args.run, args.site, args.screenshot)
     if args.command in ("assign", "grade"):
         return assignments_main(args)
     if args.command == "export-folder":

@@ -83,7 +83,12 @@ def load_dataset(name="mnist", data_dir=DATA_DIR):
     if not path.exists():
         import keras
 
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+        try:
+            (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+        except Exception as err:  # no internet, a proxy, a full disk: all mean the same to the user
+            raise DataError(f"{path} is not there and {name} could not be downloaded ({err}). Copy the Keras file "
+                            f"{name}.npz into {data_dir}/ (the arrays of keras.datasets.{name}.load_data()), "
+                            "or run once where the internet is reachable.") from err
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return read_npz(path)

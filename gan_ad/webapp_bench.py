@@ -4,7 +4,8 @@ Prints figures, it asserts nothing: the page weight (every file of the site), th
 to the first possible verdict (the models loaded, checked and run once), the time from a stroke's end
 to its verdict (median of 20 strokes drawn with the mouse), and the page's test AUROC, every test digit
 scored in the browser, beside the run's ``metrics.json``. Debian's Chromium is driven by Playwright, the
-site served on 127.0.0.1, and every request elsewhere refused.
+site served on 127.0.0.1, and every request elsewhere refused. ``--screenshot PNG`` also saves a picture of
+the page judging a 7 drawn with the mouse (``make webapp-screenshot``: the README's picture).
 """
 import json
 import socket
@@ -23,6 +24,19 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
 STROKES = 20
+SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # a 7 as one stroke, in fractions of the pad
+
+
+def stroke(page, points, steps=8):
+    """Draw one stroke with the mouse through ``points``, given as fractions (x, y) of the pad."""
+    box = page.locator("#pad").bounding_box()
+    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for a, b in zip(at, at[1:]):
+        for t in np.linspace(0, 1, steps)[1:]:
+            page.mouse.move(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))
+    page.mouse.up()
 
 
 def _free_port():
@@ -45,8 +59,9 @@ def _serve(site):
     raise RuntimeError("the web server did not start")
 
 
-def measure(run_dir, site):
-    """A dict of the figures for the web app built in ``site`` from ``run_dir``."""
+def measure(run_dir, site, screenshot=None):
+    """A dict of the figures for the web app built in ``site`` from ``run_dir``; ``screenshot``: where to save the
+    page judging a drawn 7 (a PNG), or None."""
     from playwright.sync_api import sync_playwright  # a test tool (the dev extra): imported by the one command that needs it
 
     run, site = Run(run_dir), Path(site)
@@ -72,14 +87,10 @@ def measure(run_dir, site):
                 raise RuntimeError(page.evaluate("window.ganAd.error"))
             box = page.locator("#pad").bounding_box()
             waits = []
-            for i in range(STROKES):
+            for i in range(STROKES):  # a slanted line in 14 moves, a little further right each time
                 page.click("#clear")
-                x = box["x"] + box["width"] * (0.35 + 0.3 * i / STROKES)
-                page.mouse.move(x, box["y"] + 0.15 * box["height"])
-                page.mouse.down()
-                for step in range(1, 15):
-                    page.mouse.move(x + step, box["y"] + (0.15 + 0.05 * step) * box["height"])
-                page.mouse.up()
+                x = 0.35 + 0.3 * i / STROKES
+                stroke(page, [(x, 0.15), (x + 14 / box["width"], 0.85)], steps=15)
                 page.wait_for_function("window.ganAd.last !== null", polling=5)
                 waits.append(page.evaluate("window.ganAd.last.at - window.ganAdStrokeEnd"))
             figures["stroke_to_verdict_ms"] = float(np.median(waits))
@@ -92,6 +103,13 @@ def measure(run_dir, site):
             figures["scoring_ms_per_image"] = 1000 * (time.perf_counter() - start) / len(digits)
             figures["page_auroc"] = float(roc_auc_score(is_anomaly, scores))
             figures["run_auroc"] = float(run.metrics()["detectors"][key]["auroc"])
+            if screenshot:
+                page.click("#clear")
+                stroke(page, SEVEN)
+                page.wait_for_function("window.ganAd.last !== null", polling=5)
+                Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
+                figures["screenshot"] = {"path": str(screenshot), "verdict": page.locator("#verdict").inner_text()}
             browser.close()
     finally:
         process.terminate()
@@ -100,13 +118,14 @@ def measure(run_dir, site):
     return figures
 
 
-def main(run_dir, site=None):
-    """Print the figures of the web app of ``run_dir`` (built in ``site``, default ``RUN/webapp``); exit status."""
+def main(run_dir, site=None, screenshot=None):
+    """Print the figures of the web app of ``run_dir`` (built in ``site``, default ``RUN/webapp``); exit status.
+    ``screenshot``: a PNG to save of the page judging a drawn 7."""
     site = Path(site or Path(run_dir) / "webapp")
     if not (site / "model" / "manifest.json").exists():
         print(f"error: {site} holds no built web app; build it with python -m gan_ad webapp --run {run_dir}", file=sys.stderr)
         return 2
-    f = measure(run_dir, site)
+    f = measure(run_dir, site, screenshot)
     print(f"Web app of {f['run']} (judged by {f['judge']}), in Debian's Chromium, WebAssembly on one thread:\n"
           f"  page weight                      {f['page_mb']:.1f} MB (the model {f['model_mb']:.1f} MB)\n"
           f"  navigation -> first verdict      {f['first_verdict_s']:.2f} s\n"
@@ -114,4 +133,6 @@ def main(run_dir, site=None):
           f"  test AUROC in the browser        {f['page_auroc']:.4f} on {f['test_images']:,} test digits "
           f"({f['scoring_ms_per_image']:.1f} ms each); metrics.json: {f['run_auroc']:.4f}\n"
           f"  requests outside 127.0.0.1       {f['requests_outside_loopback']}")
+    if "screenshot" in f:
+        print(f"A drawn 7, judged {f['screenshot']['verdict']}: {f['screenshot']['path']}")
     return 0

@@ -13,6 +13,19 @@ def test_load_dataset_reads_the_cached_file(tiny_dataset):
         np.testing.assert_array_equal(got, arrays[key])
 
 
+def test_a_dataset_that_cannot_be_downloaded_says_where_to_put_the_file(tmp_path, monkeypatch):
+    import keras
+
+    def offline():
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(data.DataError, match="could not be downloaded") as err:
+        data.load_mnist(tmp_path)
+    assert f"Copy the Keras file mnist.npz into {tmp_path}/" in str(err.value) and "Name or service" in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda a: a.pop("y_test"), "lacks the arrays"),
     (lambda a: a.update(x_train=a["x_train"].astype("float32")), "should be uint8"),

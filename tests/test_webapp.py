@@ -7,6 +7,7 @@ SCORE_TOLERANCE, and every verdict is the same.
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from PIL import Image
 from gan_ad.export import WEBAPP_DIR, build_site
 from gan_ad.runs import Run
 from gan_ad.images import mnist_style
+from gan_ad.webapp_bench import SEVEN, stroke
 from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, serving
 
 pytestmark = pytest.mark.slow  # a tiny run, Chromium
@@ -82,20 +84,8 @@ def page(browser, server):
     assert outside == [], f"the page requested {outside}"
 
 
-def stroke(page, points):
-    """Draw one stroke with the mouse through ``points`` given as fractions (x, y) of the pad."""
-    box = page.locator("#pad").bounding_box()
-    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
-    page.mouse.move(*at[0])
-    page.mouse.down()
-    for a, b in zip(at, at[1:]):
-        for t in np.linspace(0, 1, 8)[1:]:
-            page.mouse.move(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))
-    page.mouse.up()
-
-
 DRAWINGS = {  # fixed drawings, as strokes of fractions of the pad
-    "7": [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]],
+    "7": [SEVEN],
     "1": [[(0.5, 0.12), (0.5, 0.88)]],
     "5": [[(0.72, 0.18), (0.35, 0.18), (0.32, 0.45), (0.6, 0.45), (0.7, 0.62), (0.58, 0.82), (0.3, 0.8)]],
     "small 0": [[(0.5, 0.4), (0.6, 0.5), (0.5, 0.6), (0.4, 0.5), (0.5, 0.4)]],
@@ -220,7 +210,7 @@ def test_empty_canvas_gets_a_sentence(page):
     assert "There is no digit to score yet" in page.locator("#message").inner_text()
 
 
-@pytest.mark.parametrize("damage", ["missing", "damaged", "manifest"])
+@pytest.mark.parametrize("damage", ["missing", "damaged", "manifest", "runtime"])
 def test_missing_or_damaged_model_file_gets_a_sentence(browser, site, tmp_path, damage):
     broken = tmp_path / "site"
     shutil.copytree(site, broken)
@@ -230,8 +220,11 @@ def test_missing_or_damaged_model_file_gets_a_sentence(browser, site, tmp_path, 
         with open(broken / "model" / "generator.onnx", "r+b") as f:
             f.seek(1000)
             f.write(b"\0" * 16)
-    else:
+    elif damage == "manifest":
         (broken / "model" / "manifest.json").write_text("{ not json")
+    else:  # onnxruntime's WebAssembly, stored gzip-compressed: cut short
+        runtime = broken / "ort" / "ort-wasm-simd-threaded.wasm.gz"
+        runtime.write_bytes(runtime.read_bytes()[:100_000])
     port = free_port()
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(broken)]
     with serving(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
@@ -240,7 +233,8 @@ def test_missing_or_damaged_model_file_gets_a_sentence(browser, site, tmp_path, 
         page.wait_for_function("window.ganAd.error", timeout=120_000)
         text = page.locator("#status").inner_text()
         expected = {"missing": "features.onnx is missing", "damaged": "generator.onnx is damaged",
-                    "manifest": "manifest.json is missing or damaged"}[damage]
+                    "manifest": "manifest.json is missing or damaged",
+                    "runtime": "runtime (ort/ort-wasm-simd-threaded.wasm.gz) is missing or damaged"}[damage]
         assert expected in text and "make webapp" in text
         page.close()
 
@@ -253,3 +247,21 @@ def test_no_webassembly_gets_a_sentence(browser, server):
     page.wait_for_function("window.ganAd.error", timeout=60_000)
     assert "cannot run WebAssembly" in page.locator("#status").inner_text()
     context.close()
+
+
+def test_the_benchmark_prints_its_figures_and_scores_the_test_set_as_the_run_did(tiny_run, site, tmp_path):
+    """``make webapp-bench`` on the tiny run's page: every test digit scored in the browser gives the run's AUROC to
+    3 decimals, nothing outside loopback is asked for, and the picture of a drawn 7 is saved (its timings are figures
+    to read, not checked). The command runs in a process of its own, as Playwright's browser of this file is open here."""
+    picture = tmp_path / "webapp.png"
+    command = [sys.executable, "-m", "gan_ad", "webapp-bench", "--run", str(tiny_run), "--site", str(site),
+               "--screenshot", str(picture)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    page, tested, run = re.search(r"test AUROC in the browser +([\d.]+) on ([\d,]+) test digits .*metrics.json: ([\d.]+)",
+                                  out).groups()
+    assert abs(float(page) - float(run)) < 5e-4 and int(tested.replace(",", "")) == len(Run(tiny_run).split("test")[0])
+    assert re.search(r"requests outside 127.0.0.1 +0$", out, re.M)
+    assert re.search(r"A drawn 7, judged (ANOMALOUS|NORMAL): ", out)
+    assert Image.open(picture).size[0] >= 1000

@@ -57,6 +57,7 @@ async function load() {
   try {
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.wasmPaths = new URL("ort/", document.baseURI).href;
+    ort.env.wasm.wasmBinary = await onnxruntimeBinary();
     const buffers = {};
     await Promise.all(Object.keys(manifest.files).map(async (name) => { buffers[name] = await fetchChecked(manifest, name); }));
     const sessions = {};
@@ -89,6 +90,20 @@ async function load() {
   } catch (err) {
     fail(err.message && err.message.startsWith("The model") ? err.message
       : `The model could not be started (${err.message || err}); rebuild the app with make webapp.`);
+  }
+}
+
+// onnxruntime's WebAssembly, which gan_ad.export.build_site stores gzip-compressed (a quarter of its size)
+async function onnxruntimeBinary() {
+  if (typeof DecompressionStream === "undefined") {
+    throw new Error("The model needs a browser that can decompress its files (DecompressionStream); open the page in a current Chrome, Firefox, Safari or Edge.");
+  }
+  try {
+    const response = await fetch("ort/ort-wasm-simd-threaded.wasm.gz");
+    if (!response.ok) throw new Error();
+    return await new Response(response.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+  } catch (err) {
+    throw new Error("The model's runtime (ort/ort-wasm-simd-threaded.wasm.gz) is missing or damaged; rebuild the app with make webapp.");
   }
 }
 
