@@ -57,9 +57,10 @@ async function load() {
   try {
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.wasmPaths = new URL("ort/", document.baseURI).href;
-    ort.env.wasm.wasmBinary = await onnxruntimeBinary();
     const buffers = {};
-    await Promise.all(Object.keys(manifest.files).map(async (name) => { buffers[name] = await fetchChecked(manifest, name); }));
+    const [binary] = await Promise.all([onnxruntimeBinary(),  // fetched beside the model's files, not before them
+      ...Object.keys(manifest.files).map(async (name) => { buffers[name] = await fetchChecked(manifest, name); })]);
+    ort.env.wasm.wasmBinary = binary;
     const sessions = {};
     for (const name of ["features", "encoder", "generator"]) {
       sessions[name] = await ort.InferenceSession.create(new Uint8Array(buffers[name + ".onnx"]), { executionProviders: ["wasm"] });
