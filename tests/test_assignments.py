@@ -444,26 +444,30 @@ def graded(release, tmp_path_factory):
     book = grading.grade_folder(subs, out, workers=2, echo=False)
     first = book, {p.stem: p.read_text() for p in (out / "feedback").glob("*.md")}, pd.read_csv(out / "totals.csv")
 
-    # a class of 01's: one honest, three that run too long, print much or crash, six that cheat or exhaust the machine
+    # a class of 01's: one honest, two that run too long or crash, six that cheat or exhaust the machine
     limits, listener = root / "limits", Listener()
     hand_in(limits, "honest", "01_data_prep", edit(solution["01_data_prep"], lambda nb: None))
     hand_in(limits, "messy", "01_data_prep", edit(solution["01_data_prep"], lambda nb: (
         nb.cells.insert(2, nbformat.v4.new_code_cell("import gan_ad_has_no_such_module")),
         nb.cells.insert(3, nbformat.v4.new_code_cell('print("x" * 3_000_000)')),
         prepend_to("def ex01_split", "while True:  # ex01_split is never defined\n    pass")(nb))))
-    hand_in(limits, "stuck", "01_data_prep", edit(solution["01_data_prep"], lambda nb: nb.cells.insert(2, nbformat.v4.new_code_cell(
-        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(1000)"))))
     hand_in(limits, "dies", "01_data_prep", edit(solution["01_data_prep"], lambda nb: nb.cells.insert(
         2, nbformat.v4.new_code_cell("import os\nos._exit(3)"))))
     for name, cell in cheats(limits, out, listener).items():
         hand_in(limits, name, "01_data_prep", edit(solution["01_data_prep"], lambda nb: nb.cells.insert(
             3, nbformat.v4.new_code_cell(cell))))
     # the limits must leave "messy" room for its honest cells on a loaded machine beside the memory hog (45 s did
-    # not once, nor did a cell limit of 8 s); only "stuck", whose cell ignores the interrupt, waits for the notebook's
+    # not once, nor did a cell limit of 8 s)
     book = grading.grade_folder(limits, out, workers=2, time_limit=120, cell_time_limit=30, echo=False,
                                 memory_limit=6, process_limit=256)
-    second = book, {p.stem: p.read_text() for p in (out / "feedback").glob("*.md")}
     listener.socket.close()
+    # and one whose cell ignores the interrupt of the cell time limit: stopped at the notebook's time limit, which it
+    # would use up whatever its value; graded by itself with a short one, so as not to hold a worker for two minutes
+    asleep = root / "asleep"
+    hand_in(asleep, "asleep", "01_data_prep", edit(solution["01_data_prep"], lambda nb: nb.cells.insert(2, nbformat.v4.new_code_cell(
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(1000)"))))
+    book = pd.concat([book, grading.grade_folder(asleep, out, time_limit=20, cell_time_limit=5, echo=False)])
+    second = book, {p.stem: p.read_text() for p in (out / "feedback").glob("*.md")}
     return first, second, out, {"listener": listener}
 
 
@@ -530,8 +534,8 @@ def test_time_limits_output_and_crashes(graded):
         in feedback["messy"]
     assert "ModuleNotFoundError: No module named 'gan_ad_has_no_such_module'" in feedback["messy"]
     assert re.search(r"printed \d\.\d MB of output", feedback["messy"])
-    stuck = book[(book["student"] == "stuck") & (book["notebook"] == "01_data_prep")]
-    assert set(stuck["status"]) == {"timed out"} and "time limit of 120 s" in feedback["stuck"]
+    asleep = book[(book["student"] == "asleep") & (book["notebook"] == "01_data_prep")]
+    assert set(asleep["status"]) == {"timed out"} and "time limit of 20 s" in feedback["asleep"]
     dies = book[(book["student"] == "dies") & (book["notebook"] == "01_data_prep")]
     assert set(dies["status"]) == {"failed"} and dies["points"].sum() == 0
     assert "the notebook's kernel died" in feedback["dies"]
