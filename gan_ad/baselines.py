@@ -11,6 +11,7 @@ from keras import layers
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from . import metrics
 from .files import load_arrays, reading
 from .detector_base import BASELINE, GAN, Detector, Explanation, check_images, load_networks, save_networks
 from .models import feature_extractor, predict_batches, seed_everything
@@ -149,6 +150,21 @@ class KNNDistance(Detector):
     @classmethod
     def _from_folder(cls, folder, settings):
         return cls(**settings)._load_state(folder)
+
+
+def knn_grid(train, val, is_anomaly, ks, dimensions, seed=0):
+    """Validation AUROC of :class:`KNNDistance` for every ``(k, n)`` of ``ks`` x ``dimensions``, as a dict (notebook 04).
+
+    ``train`` and ``val`` are vectors already made (:func:`feature_vectors`) or images. One projection and
+    index per number of dimensions serves every k (a query of the same index): the numbers of fitting one
+    detector per pair, with a third of the fits for three ks.
+    """
+    grid = {}
+    for n in dimensions:
+        knn = KNNDistance(n_components=n, seed=seed).fit(train)
+        for k in ks:
+            grid[k, n] = metrics.auroc(is_anomaly, knn.set_params(k=k).score(val))
+    return {(k, n): grid[k, n] for k in ks for n in dimensions}
 
 
 class FeatureKNN(KNNDistance):

@@ -7,6 +7,7 @@ scored in the browser, beside the run's ``metrics.json``. Debian's Chromium is d
 site served on 127.0.0.1, and every request elsewhere refused. ``--screenshot PNG`` also saves a picture of
 the page judging a 7 drawn with the mouse (``make webapp-screenshot``: the README's picture).
 """
+import contextlib
 import json
 import socket
 import subprocess
@@ -20,7 +21,8 @@ from sklearn.metrics import roc_auc_score
 
 from .runs import Run
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # Debian's (make system): a test tool's own download fails offline
+# Chromium as root in a sandbox, with its background traffic off (this machine has no internet)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
 STROKES = 20
@@ -39,24 +41,37 @@ def stroke(page, points, steps=8):
     page.mouse.up()
 
 
-def _free_port():
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _serve(site):
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
+def wait_for_port(port, process, seconds=90):
+    """Return once something listens on 127.0.0.1:``port``; raise if ``process`` exits or ``seconds`` pass first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server ({process.args[0]}) exited with status {process.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, f"http://127.0.0.1:{port}/"
+            return
         except OSError:
-            time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("the web server did not start")
+            time.sleep(0.2)
+    raise TimeoutError(f"the server ({process.args[0]}) did not open port {port} within {seconds} s")
+
+
+@contextlib.contextmanager
+def serving(command, port, **popen):
+    """Start a server (``command``, listening on 127.0.0.1:``port``); yield its URL once it listens, stop it after."""
+    process = subprocess.Popen(command, **popen)
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def measure(run_dir, site, screenshot=None):
@@ -70,9 +85,9 @@ def measure(run_dir, site, screenshot=None):
     figures = {"run": str(run.dir), "judge": key,
                "page_mb": sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6,
                "model_mb": sum(f.stat().st_size for f in (site / "model").rglob("*") if f.is_file()) / 1e6}
-    process, url = _serve(site)
-    outside = []
-    try:
+    port, outside = free_port(), []
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
+    with serving(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1100, "height": 900})
@@ -111,9 +126,6 @@ def measure(run_dir, site, screenshot=None):
                 page.screenshot(path=str(screenshot), full_page=True)
                 figures["screenshot"] = {"path": str(screenshot), "verdict": page.locator("#verdict").inner_text()}
             browser.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     figures["requests_outside_loopback"] = len(outside)
     return figures
 

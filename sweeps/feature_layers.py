@@ -58,8 +58,7 @@ def study(run_dir):
     rows, train_cache, val_cache = {}, {}, {}
     for name, models in descriptions(run.models()[1]).items():
         train, val = vectors(models, x_train, train_cache), vectors(models, x_val, val_cache)
-        grid = {(k, n): metrics.auroc(is_anomaly, baselines.KNNDistance(k, n, params["seed"]).fit(train).score(val))
-                for k in params["feature_k"] for n in params["feature_components"]}
+        grid = baselines.knn_grid(train, val, is_anomaly, params["feature_k"], params["feature_components"], params["seed"])
         best = max(grid, key=lambda kn: np.nan_to_num(grid[kn], nan=-1))
         rows[name] = (grid[best], f"k = {best[0]}, {best[1]} dimensions")
     scores = [d.score(x_val) for d in run.detectors(["feature_knn", "encoder_memory"]).values()]

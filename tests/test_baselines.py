@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from gan_ad.baselines import ConvAutoencoder, FeatureKNN, KNNDistance, PCAReconstruction, feature_vectors
+from gan_ad import metrics
+from gan_ad.baselines import ConvAutoencoder, FeatureKNN, KNNDistance, PCAReconstruction, feature_vectors, knn_grid
 
 
 def blobs(n, centre, seed):
@@ -20,6 +21,18 @@ def test_baselines_score_the_unfamiliar_pattern_higher(model):
     normal, anomalous = model.score(blobs(20, (4, 4), 1)), model.score(blobs(20, (16, 16), 2))
     assert normal.shape == anomalous.shape == (20,)
     assert normal.max() < anomalous.min()
+
+
+def test_knn_grid_gives_the_auroc_of_one_detector_fitted_per_pair():
+    rng = np.random.default_rng(0)
+    train, val = rng.standard_normal((60, 12)).astype("float32"), rng.standard_normal((30, 12)).astype("float32")
+    is_anomaly = np.r_[np.zeros(15), np.ones(15)].astype(int)
+    val[15:] += 0.4  # the anomalies lie a little off
+    grid = knn_grid(train, val, is_anomaly, [1, 4], [2, 6], seed=3)
+    assert list(grid) == [(1, 2), (1, 6), (4, 2), (4, 6)]  # k by k, as notebook 04's table reads them
+    for (k, n), value in grid.items():
+        assert value == metrics.auroc(is_anomaly, KNNDistance(k, n, 3).fit(train).score(val)), (k, n)
+    assert len(set(grid.values())) > 1
 
 
 @pytest.mark.slow  # trains networks for a while

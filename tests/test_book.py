@@ -13,17 +13,15 @@ import runpy
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlparse
+from urllib.parse import unquote, urlparse
 
 import pytest
 
 from gan_ad.files import NOTEBOOK_DIR, PROJECT_ROOT, RUNS_DIR
+from gan_ad.webapp_bench import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
 BUILD = runpy.run_path(str(PROJECT_ROOT / "book" / "build.py"))
 SCREENSHOT = RUNS_DIR / "screenshots" / "book.png"
 LESSONS = BUILD["NOTEBOOKS"]

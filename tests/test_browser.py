@@ -1,9 +1,6 @@
 """The demo in a real browser: Voilà serves notebook 06 with a tiny trained model, Playwright drives Chromium."""
-import contextlib
-import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,46 +12,12 @@ from PIL import Image
 
 from gan_ad.detectors import NOTEBOOKS
 from gan_ad.files import NOTEBOOK_DIR, RUNS_DIR
+from gan_ad.webapp_bench import CHROMIUM, CHROMIUM_ARGS, free_port, serving
 
 pytestmark = pytest.mark.slow  # Voilà and Chromium
 
-CHROMIUM = "/usr/bin/chromium"
-# Chromium as root in a sandbox, with its background traffic off (this machine has no internet)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
 SCREENSHOT = RUNS_DIR / "screenshots" / "demo.png"
 VOILA_LOG = {}  # "path": the server's log, for the last test
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, process, seconds=90):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server ({process.args[0]}) exited with status {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"the server ({process.args[0]}) did not open port {port} within {seconds} s")
-
-
-@contextlib.contextmanager
-def serving(command, port, **popen):
-    """Start a server (``command``, listening on 127.0.0.1:``port``); yield its URL once it listens, stop it after."""
-    process = subprocess.Popen(command, **popen)
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

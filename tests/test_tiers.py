@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from gan_ad.environment import THREAD_VARIABLES
 from gan_ad.files import PROJECT_ROOT
 
 SHARED = '''
@@ -41,3 +42,12 @@ def test_a_files_shared_fixture_is_made_once_on_two_workers(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "12 passed" in done.stdout
     assert len(log.read_text().split()) == 1, log.read_text()  # one worker made it, once
+
+
+def test_the_slow_tier_gives_each_worker_half_the_cores_in_every_thread_pool():
+    """``make test`` sets every variable of :data:`gan_ad.environment.THREAD_VARIABLES` for the slow tier's workers."""
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    line = next(line for line in makefile.splitlines() if line.startswith("HALF_THE_CORES :="))
+    assert dict(pair.split("=") for pair in line.split(":=")[1].split()) == {v: "$(HALF)" for v in THREAD_VARIABLES}
+    slow = next(line for line in makefile.splitlines() if "-m slow -n 2" in line)
+    assert slow.split()[0] == "$(HALF_THE_CORES)"

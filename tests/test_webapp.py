@@ -21,8 +21,7 @@ from PIL import Image
 from gan_ad.export import WEBAPP_DIR, build_site
 from gan_ad.runs import Run
 from gan_ad.images import mnist_style
-from gan_ad.webapp_bench import SEVEN, stroke
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, serving
+from gan_ad.webapp_bench import CHROMIUM, CHROMIUM_ARGS, SEVEN, free_port, serving, stroke
 
 pytestmark = pytest.mark.slow  # a tiny run, Chromium
 
