@@ -159,12 +159,8 @@ def knn_grid(train, val, is_anomaly, ks, dimensions, seed=0):
     index per number of dimensions serves every k (a query of the same index): the numbers of fitting one
     detector per pair, with a third of the fits for three ks.
     """
-    grid = {}
-    for n in dimensions:
-        knn = KNNDistance(n_components=n, seed=seed).fit(train)
-        for k in ks:
-            grid[k, n] = metrics.auroc(is_anomaly, knn.set_params(k=k).score(val))
-    return {(k, n): grid[k, n] for k in ks for n in dimensions}
+    fitted = {n: KNNDistance(n_components=n, seed=seed).fit(train) for n in dimensions}
+    return {(k, n): metrics.auroc(is_anomaly, fitted[n].set_params(k=k).score(val)) for k in ks for n in dimensions}
 
 
 class FeatureKNN(KNNDistance):

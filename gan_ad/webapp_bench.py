@@ -74,6 +74,15 @@ def serving(command, port, **popen):
         process.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def serving_folder(folder):
+    """Serve ``folder`` with Python's http.server on a free port of 127.0.0.1, quietly; yield its URL, stop it after."""
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(folder)]
+    with serving(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
+        yield url
+
+
 def measure(run_dir, site, screenshot=None):
     """A dict of the figures for the web app built in ``site`` from ``run_dir``; ``screenshot``: where to save the
     page judging a drawn 7 (a PNG), or None."""
@@ -85,9 +94,8 @@ def measure(run_dir, site, screenshot=None):
     figures = {"run": str(run.dir), "judge": key,
                "page_mb": sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6,
                "model_mb": sum(f.stat().st_size for f in (site / "model").rglob("*") if f.is_file()) / 1e6}
-    port, outside = free_port(), []
-    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
-    with serving(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
+    outside = []
+    with serving_folder(site) as url:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context(viewport={"width": 1100, "height": 900})

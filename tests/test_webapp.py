@@ -21,7 +21,7 @@ from PIL import Image
 from gan_ad.export import WEBAPP_DIR, build_site
 from gan_ad.runs import Run
 from gan_ad.images import mnist_style
-from gan_ad.webapp_bench import CHROMIUM, CHROMIUM_ARGS, SEVEN, free_port, serving, stroke
+from gan_ad.webapp_bench import CHROMIUM, CHROMIUM_ARGS, SEVEN, serving_folder, stroke
 
 pytestmark = pytest.mark.slow  # a tiny run, Chromium
 
@@ -44,9 +44,7 @@ def site(tiny_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(site):
-    port = free_port()
-    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
-    with serving(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
+    with serving_folder(site) as url:
         yield url
 
 
@@ -224,9 +222,7 @@ def test_missing_or_damaged_model_file_gets_a_sentence(browser, site, tmp_path, 
     else:  # onnxruntime's WebAssembly, stored gzip-compressed: cut short
         runtime = broken / "ort" / "ort-wasm-simd-threaded.wasm.gz"
         runtime.write_bytes(runtime.read_bytes()[:100_000])
-    port = free_port()
-    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(broken)]
-    with serving(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
+    with serving_folder(broken) as url:
         page = browser.new_page()
         page.goto(url)
         page.wait_for_function("window.ganAd.error", timeout=120_000)
