@@ -184,7 +184,7 @@ def pair_table(run_dir, key=None):
     scores = run.arrays("test_scores.npz")
     if key not in scores:
         raise ValueError(f"{run_dir} has no test scores of {key!r}; its detectors: {', '.join(sorted(results['detectors']))}.")
-    table = metrics.auroc_per_pair(scores[key], scores["digits"], scores["is_anomaly"])
+    table = metrics.auroc_per_pair(*metrics.scored(scores[key], scores["digits"], scores["is_anomaly"]))  # AnoGAN: its sample
     worst = ", ".join(f"{a} vs {n} {table.loc[a, n]:.3f}" for a, n in table.stack().sort_values().index[:3])
     return (f"Test AUROC of {results['detectors'][key]['label']} for each anomalous class (rows) against each normal "
             f"class (columns); the hardest pairs: {worst}.\n\n" + table.to_markdown(floatfmt=".3f"))

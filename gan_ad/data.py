@@ -291,6 +291,24 @@ def balanced_indices(is_anomaly, size, seed=0, fill=False):
     return np.concatenate([rng.choice(normal, n_normal, replace=False), rng.choice(anomalous, n_anomalous, replace=False)])
 
 
+def stratified_indices(classes, size, seed=0):
+    """Sorted indices of a random sample (seeded) of ``size`` images with each class in its share of the whole.
+
+    Each class gets its share of ``size`` rounded down, and the classes with the largest remainders one more,
+    so that the sample has exactly ``size`` images; ``size`` 0, or at least as many as there are: all of them.
+    AnoGAN's slow search scores such a sample of validation and test images (``anogan_images``, notebooks 03 and 05).
+    """
+    classes = np.asarray(classes)
+    if size <= 0 or size >= len(classes):
+        return np.arange(len(classes))
+    names, counts = np.unique(classes, return_counts=True)
+    shares = counts * size / len(classes)
+    take = np.floor(shares).astype(int)
+    take[np.argsort(-(shares - take), kind="stable")[:size - take.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(classes == name), n, replace=False) for name, n in zip(names, take)]))
+
+
 def scale(images):
     """Map uint8 images (N, 28, 28) to float32 (N, 28, 28, 1) in [-1, 1], the generator's range."""
     return (images.astype("float32")[..., None] / 127.5) - 1.0

@@ -17,6 +17,17 @@ def threshold_at_false_alarm_rate(normal_scores, rate=0.05):
     return float(np.quantile(normal_scores, 1 - rate))
 
 
+def scored(scores, *arrays):
+    """``scores`` and each of ``arrays`` where the scores are not NaN: the images a detector scored.
+
+    Notebook 05 keeps one score per test image for every detector, NaN where it did not score (AnoGAN
+    outside its sample), so ``scored(test_scores["anogan"], is_anomaly_test)`` gives what to measure it on.
+    """
+    scores = np.asarray(scores)
+    keep = ~np.isnan(scores)
+    return (scores[keep], *(np.asarray(a)[keep] for a in arrays))
+
+
 def auroc(is_anomaly, scores):
     """AUROC of ``scores`` against ``is_anomaly``, or NaN when only one kind is present.
 

@@ -63,6 +63,23 @@ def build_encoder(latent_dim=64, width=64):
     return keras.Sequential([*_downsampling(width), layers.Flatten(), layers.Dense(latent_dim)], name="encoder")
 
 
+ROTATIONS = 4  # quarter turns: 0, 90, 180 and 270 degrees
+
+
+def build_rotation_head(discriminator):
+    """The self-supervised head of notebook 02's rotation task: the discriminator's ``features`` -> one logit per quarter turn."""
+    size = discriminator.get_layer(FEATURE_LAYER).output.shape[-1]
+    return keras.Sequential([keras.Input((size,)), layers.Dense(ROTATIONS)], name="rotation_head")
+
+
+def rotate_quarters(images):
+    """Image ``i`` of a batch turned by ``i mod 4`` quarter turns counter-clockwise; returns the turned images and
+    those numbers (the rotation task's labels). Every batch holds each turn about equally often, with no randomness."""
+    turns = tf.range(tf.shape(images)[0]) % ROTATIONS
+    every = tf.stack([tf.image.rot90(images, k) for k in range(ROTATIONS)], axis=1)  # (N, 4, 28, 28, 1)
+    return tf.gather(every, turns, axis=1, batch_dims=1), turns
+
+
 def feature_extractor(discriminator):
     """A model mapping images to the discriminator's ``features`` layer (same weights)."""
     return keras.Model(discriminator.inputs[0], discriminator.get_layer(FEATURE_LAYER).output, name="features")

@@ -148,8 +148,11 @@ _DECLARED = [
     Parameter("spectral_norm", "bool", False, "spectral normalisation of every discriminator layer with weights", (N02,)),
     Parameter("ema_decay", "float", 0.0, "0: off; else a moving average of the generator's weights with this decay", (N02,), 0, 1,
               open_high=True),
-    Parameter("monitor_size", "int", 512, "validation images scored after every epoch (half normal, half anomalous)", (N02,), 2),
-    Parameter("monitor_steps", "int", 30, "inversion steps for that quick score", (N02,), 1),
+    Parameter("rotation_weight", "float", 0.0, "0: off; else the weight of a self-supervised task on the discriminator: "
+              "say by how many quarter turns a digit was rotated (SS-GAN)", (N02,), 0),
+    Parameter("monitor_size", "int", 512, "validation images of AnoGAN's quick score after every epoch (half normal, half anomalous)", (N02,), 2),
+    Parameter("monitor_steps", "int", 0, "inversion steps of AnoGAN's quick score of those images (0: not scored; "
+              "select_epoch \"anogan\" needs it)", (N02,), 0),
     Parameter("select_epoch", "choice", "features", 'keep the epoch with the best validation AUROC of "features" or "anogan", or the "last"',
               (N02,), choices=("features", "anogan", "last")),
     Parameter("distribute", "choice", "auto", 'tf.distribute: "auto" (several GPUs: mirrored), "mirrored" or "default"', (N02, N04),
@@ -158,6 +161,8 @@ _DECLARED = [
     Parameter("z_learning_rate", "float", 0.05, "Adam step size on z", (N03,), 0, open_low=True),
     Parameter("lam", "float", 0.1, "weight of the feature-matching term (0: pixels only, 1: features only)", (N03,), 0, 1),
     Parameter("inversion_batch_size", "int", 500, "images inverted together", (N03,), 1),
+    Parameter("anogan_images", "int", 1000, "validation (03) and test (05) images AnoGAN's search scores: a sample with "
+              "each class in its share (0: all); the other detectors score all, and are also reported on it", (N03, N05), 0),
     Parameter("false_alarm_rate", "float", 0.05, "share of validation normals allowed above the threshold", (N03,), 0, 1, True, True),
     Parameter("encoder_epochs", "int", 10, "at most this many passes of the encoder over the training digits", (N04,), 1),
     Parameter("patience", "int", 3, "stop the encoder after this many epochs without a lower validation loss", (N04,), 1),
@@ -174,6 +179,14 @@ _DECLARED = [
 ]
 PARAMETERS = {p.name: p for p in _DECLARED}
 
+# Values each allowed but not together: (names, test of the values, the sentence when the test fails); checked with
+# the defaults filling in what was not given, so that -p select_epoch anogan alone is refused too.
+_TOGETHER = [
+    (("select_epoch", "monitor_steps"), lambda v: not (v["select_epoch"] == "anogan" and v["monitor_steps"] == 0),
+     'select_epoch "anogan" keeps the epoch by AnoGAN\'s quick score, which monitor_steps 0 turns off: '
+     "give monitor_steps a number of steps such as 30, or choose another select_epoch."),
+]
+
 
 def notebook_names(notebook):
     """The names ``notebook``'s parameters cell declares, in the order of :data:`PARAMETERS`."""
@@ -184,12 +197,18 @@ def notebook_names(notebook):
 
 def check_values(values):
     """``values`` (name -> value) with each value checked and in its plain form; the first bad one raises
-    :class:`ParameterError`. Names that no notebook declares are refused too (``run_dir`` is allowed here)."""
+    :class:`ParameterError`. Names that no notebook declares are refused too (``run_dir`` is allowed here), and values
+    that are each allowed but not together (such as ``select_epoch`` ``"anogan"`` with ``monitor_steps`` 0)."""
     unknown = sorted(set(values) - set(PARAMETERS))
     if unknown:
         raise ParameterError(f"Unknown parameter(s) {', '.join(unknown)}. "
                              f"Valid parameters: {', '.join(sorted(set(PARAMETERS) - {'run_dir'}))}.")
-    return {name: PARAMETERS[name].check(value) for name, value in values.items()}
+    checked = {name: PARAMETERS[name].check(value) for name, value in values.items()}
+    with_defaults = {name: p.default for name, p in PARAMETERS.items()} | checked
+    for names, fine, sentence in _TOGETHER:
+        if any(name in checked for name in names) and not fine(with_defaults):
+            raise ParameterError(sentence)
+    return checked
 
 
 def check(notebook, namespace):

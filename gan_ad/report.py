@@ -25,15 +25,20 @@ def _rows(header, rows):
 
 
 def default_run(metrics):
-    """The seed-0 run's test metrics of every detector at its validation threshold; the best on validation in bold."""
+    """The seed-0 run's test metrics of every detector at its validation threshold; the best on validation in bold.
+    With how many test images each scored and its AUROC on AnoGAN's sample, for a run that records them."""
     rows = []
     for key in DETECTOR_NOTEBOOKS:
         m = metrics["detectors"][key]
-        cells = [m["label"], m["kind"]] + [f"{m[k]:.3f}" for k in ("auroc", "auprc", "f1", "precision", "recall", "false_alarm_rate")]
+        sample = [f"{m['n_images']:,}", f"{m['auroc_on_anogan_sample']:.3f}"] if "auroc_on_anogan_sample" in m else []
+        cells = [m["label"], m["kind"], *sample[:1], f"{m['auroc']:.3f}", *sample[1:]] + [
+            f"{m[k]:.3f}" for k in ("auprc", "f1", "precision", "recall", "false_alarm_rate")]
         if key == metrics["best_on_validation"]:
             cells = [f"**{c}**" for c in cells]
         rows.append(cells)
-    return _rows(["detector", "kind", "AUROC", "AUPRC", "F1", "precision", "recall", "false alarms on test"], rows)
+    sample = all("auroc_on_anogan_sample" in metrics["detectors"][key] for key in DETECTOR_NOTEBOOKS)  # older runs: without
+    return _rows(["detector", "kind", *(["test images"] if sample else []), "AUROC", *(["AUROC on AnoGAN's sample"] if sample else []),
+                  "AUPRC", "F1", "precision", "recall", "false alarms on test"], rows)
 
 
 def per_digit(metrics):
@@ -49,13 +54,17 @@ def reference(summary_csv, metrics):
     Rows follow the tables' order of detectors, named by the labels and kinds of ``metrics``.
     """
     table = pd.read_csv(summary_csv, header=[0, 1], index_col=0)
+    sample = "auroc_on_anogan_sample" in table.columns.get_level_values(0)  # a summary made before AnoGAN scored a sample: without
     rows = []
     for key in [k for k in DETECTOR_NOTEBOOKS if k in table.index]:
         r = table.loc[key]
-        rows.append([metrics["detectors"][key]["label"], metrics["detectors"][key]["kind"]]
-                    + [f"{r[(m, 'mean')]:.3f}" + ("" if pd.isna(r[(m, 'std')]) else f" ± {r[(m, 'std')]:.3f}") for m in ("auroc", "auprc", "f1")]
-                    + [str(int(r[("auroc", "count")]))])
-    return _rows(["detector", "kind", "test AUROC", "AUPRC", "F1 at the validation threshold", "seeds"], rows)
+        shown = ("auroc", "auroc_on_anogan_sample", "auprc", "f1") if sample else ("auroc", "auprc", "f1")
+        cells = [f"{r[(m, 'mean')]:.3f}" + ("" if pd.isna(r[(m, 'std')]) else f" ± {r[(m, 'std')]:.3f}") for m in shown]
+        if sample:
+            cells.insert(0, f"{r[('n_images', 'mean')]:,.0f}")
+        rows.append([metrics["detectors"][key]["label"], metrics["detectors"][key]["kind"], *cells, str(int(r[("auroc", "count")]))])
+    header = ["test images", "test AUROC", "AUROC on AnoGAN's sample", "AUPRC", "F1 at the validation threshold"]
+    return _rows(["detector", "kind", *(header if sample else header[1:2] + header[3:]), "seeds"], rows)
 
 
 def tables(figures=FIGURES):

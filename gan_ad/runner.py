@@ -174,5 +174,7 @@ def summary(run_dir):
     results = Run(run_dir).metrics()
     rows = [results["detectors"][key] for key in DETECTOR_NOTEBOOKS if key in results["detectors"]]
     best = results["detectors"][results["best_on_validation"]]["label"]
-    return (f"Test AUROC on {rows[0]['n_images']} images: " + ", ".join(f"{r['label']} {r['auroc']:.3f}" for r in rows)
+    most = max(r["n_images"] for r in rows)
+    on = lambda r: "" if r["n_images"] == most else f" (on {r['n_images']} of them)"  # AnoGAN: its sample
+    return (f"Test AUROC on {most} images: " + ", ".join(f"{r['label']} {r['auroc']:.3f}{on(r)}" for r in rows)
             + f". Best on validation: {best}. Results in {run_dir}")

@@ -50,6 +50,8 @@ from .runner import ParameterError, check_parameters, pipeline_parameters, run_p
 from .runs import Run
 
 METRICS = ("auroc", "auprc", "f1")  # each detector's test metrics
+SAMPLE = ("auroc_on_anogan_sample", "n_images")  # ... the AUROC on the test images AnoGAN scored, and how many it scored (NaN
+                                                 # for a run made before notebook 05 recorded them)
 VALIDATION = ("val_auroc", "gan_val_auroc_features")  # each detector's validation AUROC; the GAN monitor's at the kept epoch
 CONNECT_TIMEOUT = 10  # seconds to reach a Dask scheduler and find a worker there
 PARAMETERS_FILE = "sweep_parameters.json"  # what a sweep ran a folder with; resuming compares it
@@ -350,9 +352,9 @@ def machine():
 
 
 def detector_metrics(run):
-    """Map detector name -> its test metrics (AUROC, AUPRC, F1), from a run folder's ``metrics.json`` or its content."""
+    """Map detector name -> its test metrics (AUROC, AUPRC, F1, and :data:`SAMPLE`), from a run folder's ``metrics.json`` or its content."""
     metrics = run if isinstance(run, dict) else Run(run).metrics()
-    return {name: {k: m[k] for k in METRICS} for name, m in metrics["detectors"].items()}
+    return {name: {**{k: m[k] for k in METRICS}, **{k: m.get(k, float("nan")) for k in SAMPLE}} for name, m in metrics["detectors"].items()}
 
 
 def validation_metrics(metrics):
@@ -364,7 +366,8 @@ def validation_metrics(metrics):
 
 def summarise(results, by):
     """Mean and standard deviation (over seeds and any other repeats) of each metric, per detector and ``by``."""
-    return results.groupby(by + ["detector"], sort=False)[[*METRICS, *VALIDATION]].agg(["mean", "std", "count"])
+    present = [k for k in SAMPLE if k in results]
+    return results.groupby(by + ["detector"], sort=False)[[*METRICS, *present, *VALIDATION]].agg(["mean", "std", "count"])
 
 
 def mean_std(table):

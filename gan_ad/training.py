@@ -16,14 +16,18 @@ from .data import balanced_indices
 from .files import DamagedFileError, atomic_path, load_json, load_keras, load_table, reading, require, write_json
 from .inversion import Inverter
 from .metrics import auroc, best_on_validation
+from .models import build_rotation_head, feature_extractor, rotate_quarters
 from .plots import image_grid, save_fig
 
 
 GAN_LOSSES = ("bce", "hinge", "wgan-gp")
 
 
-def check_gan_settings(gan_loss, ema_decay):
-    """Raise a ValueError saying what is allowed unless ``gan_loss`` and ``ema_decay`` are valid :class:`GAN` settings."""
+def check_gan_settings(gan_loss, ema_decay, rotation_weight=0.0):
+    """Raise a ValueError saying what is allowed unless ``gan_loss``, ``ema_decay`` and ``rotation_weight`` are valid
+    :class:`GAN` settings."""
+    if isinstance(rotation_weight, bool) or not isinstance(rotation_weight, (int, float)) or not 0 <= rotation_weight < float("inf"):
+        raise ValueError(f"rotation_weight must be 0 (no rotation task) or a positive number such as 1, not {rotation_weight!r}.")
     if gan_loss not in GAN_LOSSES:
         raise ValueError(f"gan_loss must be one of {', '.join(map(repr, GAN_LOSSES))}, not {gan_loss!r}.")
     if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0 <= ema_decay < 1:
@@ -49,16 +53,29 @@ class GAN(keras.Model):
     A copy rather than Adam's ``use_ema``: the trained weights never have to be swapped out, and the
     average is one more network that checkpoints save and :func:`export_models` exports.
     ``inference_generator`` is the generator to sample from.
+
+    ``rotation_weight`` > 0 adds the self-supervised task of the SS-GAN (Chen et al., 2019): a small head
+    (``rotation_head``) on the discriminator's ``features`` says by how many quarter turns a real digit was
+    rotated (:func:`gan_ad.models.rotate_quarters`); its cross-entropy, times ``rotation_weight``, joins the
+    discriminator's loss, and ``ROTATION_G_SHARE`` of that weight joins the generator's, for its generated
+    digits (their turns must be as recognisable as a real digit's). The features must then describe how a
+    digit is drawn, upright or not, and not only whether it looks real.
     """
 
-    def __init__(self, generator, discriminator, seed=0, gan_loss="bce", ema_decay=0.0, **kwargs):
-        check_gan_settings(gan_loss, ema_decay)
+    ROTATION_G_SHARE = 0.2  # alpha / beta of Chen et al. (0.2 and 1)
+
+    def __init__(self, generator, discriminator, seed=0, gan_loss="bce", ema_decay=0.0, rotation_weight=0.0, **kwargs):
+        check_gan_settings(gan_loss, ema_decay, rotation_weight)
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = generator.input_shape[-1]
         self.seed = seed
-        self.gan_loss, self.ema_decay = gan_loss, ema_decay
+        self.gan_loss, self.ema_decay, self.rotation_weight = gan_loss, ema_decay, rotation_weight
+        self.rotation_head = self.features = None
+        if rotation_weight:
+            self.features = feature_extractor(discriminator)
+            self.rotation_head = build_rotation_head(discriminator)
         self.seed_generator = keras.random.SeedGenerator(seed)  # the noise z fed to the generator
         self.noise_start = self.seed_generator.state.numpy().copy()  # see resume_noise
         self.ema_generator = None
@@ -76,15 +93,28 @@ class GAN(keras.Model):
         """Set one optimizer per network and build their slots (so checkpoints restore them)."""
         super().compile()
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-        d_optimizer.build(self.discriminator.trainable_variables)
+        d_optimizer.build(self.critic_variables)
         g_optimizer.build(self.generator.trainable_variables)
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.rotation_loss_tracker = keras.metrics.Mean(name="rotation_loss")
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker]
+        return [self.d_loss_tracker, self.g_loss_tracker] + ([self.rotation_loss_tracker] if self.rotation_weight else [])
+
+    @property
+    def critic_variables(self):
+        """What the discriminator's optimizer trains: the discriminator, and the rotation task's head if there is one."""
+        return self.discriminator.trainable_variables + (self.rotation_head.trainable_variables if self.rotation_head else [])
+
+    def rotation_loss(self, images):
+        """The rotation task's cross-entropy on ``images``, each turned by its place in the batch (:class:`GAN`)."""
+        turned, turns = rotate_quarters(images)
+        logits = self.rotation_head(self.features(turned, training=True), training=True)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(turns, logits))
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
     def noise(self, batch):
         """A batch of latent vectors z ~ N(0, 1); under ``tf.distribute`` each replica draws its own."""
@@ -148,8 +178,9 @@ class GAN(keras.Model):
         return self.bce(tf.ones_like(fake_logits), fake_logits)
 
     def critic_step(self, real, batch):
-        """One update of the discriminator; returns its loss."""
+        """One update of the discriminator; returns its loss and the rotation task's (0 without it)."""
         z = self.noise(batch)
+        rotation = tf.constant(0.0)
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
             real_logits = self.discriminator(real, training=True)
@@ -158,19 +189,25 @@ class GAN(keras.Model):
             if self.gan_loss == "wgan-gp":
                 replicas = tf.distribute.get_strategy().num_replicas_in_sync
                 d_loss += self.GP_WEIGHT * self.gradient_penalty(real, fake) / replicas
-        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-        return d_loss
+            if self.rotation_weight:
+                rotation = self.rotation_loss(real)
+                d_loss += self.rotation_weight * rotation
+        variables = self.critic_variables
+        grads = tape.gradient(d_loss, variables)
+        self.d_optimizer.apply_gradients(zip(grads, variables))
+        return d_loss, rotation
 
     def train_step(self, real):
         batch = tf.shape(real)[0]
         for _ in range(self.critic_steps):
-            d_loss = self.critic_step(real, batch)
+            d_loss, rotation = self.critic_step(real, batch)
 
         z = self.noise(batch)
         with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.generator(z, training=True), training=True)
-            g_loss = self.g_loss(fake_logits)
+            fake = self.generator(z, training=True)
+            g_loss = self.g_loss(self.discriminator(fake, training=True))
+            if self.rotation_weight:
+                g_loss += self.ROTATION_G_SHARE * self.rotation_weight * self.rotation_loss(fake)
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         if self.ema_generator is not None:
@@ -180,10 +217,13 @@ class GAN(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync  # the losses were divided by it; log the plain loss
         self.d_loss_tracker.update_state(d_loss * replicas)
         self.g_loss_tracker.update_state(g_loss * replicas)
+        if self.rotation_weight:
+            self.rotation_loss_tracker.update_state(rotation * replicas)
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed, "gan_loss": self.gan_loss, "ema_decay": self.ema_decay,
+                "rotation_weight": self.rotation_weight,
                 "generator": keras.saving.serialize_keras_object(self.generator),
                 "discriminator": keras.saving.serialize_keras_object(self.discriminator)}
 
@@ -208,14 +248,14 @@ def distribution_strategy(name="auto"):
     return tf.distribute.get_strategy()
 
 
-def make_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5, seed=0, gan_loss="bce", ema_decay=0.0):
+def make_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5, seed=0, gan_loss="bce", ema_decay=0.0, rotation_weight=0.0):
     """Wrap the two networks in a compiled :class:`GAN` with DCGAN's Adam settings and noise seeded by ``seed``.
 
-    ``gan_loss`` and ``ema_decay``: see :class:`GAN`; WGAN-GP takes Gulrajani et al.'s Adam betas (0, 0.9)
+    ``gan_loss``, ``ema_decay`` and ``rotation_weight``: see :class:`GAN`; WGAN-GP takes Gulrajani et al.'s Adam betas (0, 0.9)
     whatever ``beta_1`` says (momentum does not suit the critic's changing target). Under a ``tf.distribute`` strategy, build the
     networks and call this inside ``strategy.scope()``.
     """
-    gan = GAN(generator, discriminator, seed, gan_loss, ema_decay)
+    gan = GAN(generator, discriminator, seed, gan_loss, ema_decay, rotation_weight)
     betas = {"beta_1": 0.0, "beta_2": 0.9} if gan_loss == "wgan-gp" else {"beta_1": beta_1}
     gan.compile(keras.optimizers.Adam(learning_rate, **betas), keras.optimizers.Adam(learning_rate, **betas))
     return gan
@@ -237,8 +277,10 @@ class SampleGrid(keras.callbacks.Callback):
 class ValidationAUROC(keras.callbacks.Callback):
     """Log two quick validation AUROCs of the GAN after every epoch.
 
-    - ``val_auroc_anogan``: AnoGAN scores (``inverter_kwargs``: a short search) of ``monitor_images``,
-      with the GAN's ``inference_generator``;
+    - ``val_auroc_anogan``: AnoGAN scores (``inverter_kwargs``: a short search) of the images ``monitor_idx``
+      of ``val_images``, with the GAN's ``inference_generator``; ``steps=0`` turns this monitor off (NaN
+      is logged): its search costs more per epoch than the other monitor, and only ``select_epoch="anogan"``
+      needs it;
     - ``val_auroc_features``: kNN distance in the discriminator's feature space (notebook 04) of all
       ``val_images``, against ``index_size`` training images drawn once (seeded by the inverter's ``seed``).
       Indexing all of them would cost as much time per epoch as the training itself, mostly in the PCA,
@@ -254,6 +296,7 @@ class ValidationAUROC(keras.callbacks.Callback):
         keep = np.sort(rng.choice(len(train_images), min(index_size, len(train_images)), replace=False))
         self.train_images, self.val_images, self.val_is_anomaly = train_images[keep], val_images, val_is_anomaly
         self.monitor_idx, self.inverter_kwargs = monitor_idx, {"batch_size": len(monitor_idx), **inverter_kwargs}
+        self.search = self.inverter_kwargs.get("steps", 1) > 0  # steps=0: no AnoGAN monitor
         self.skip = len(np.unique(val_is_anomaly)) != 2 or len(np.unique(np.asarray(val_is_anomaly)[monitor_idx])) != 2
 
     def on_train_begin(self, logs=None):
@@ -261,15 +304,17 @@ class ValidationAUROC(keras.callbacks.Callback):
             print("Validation does not hold both normal and anomalous images, so no validation AUROC can be "
                   "computed: val_auroc_anogan and val_auroc_features are logged as NaN.")
             return
-        self.inverter = Inverter(self.model.inference_generator, self.model.discriminator, **self.inverter_kwargs)
+        if self.search:
+            self.inverter = Inverter(self.model.inference_generator, self.model.discriminator, **self.inverter_kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.skip:
             logs["val_auroc_anogan"] = logs["val_auroc_features"] = float("nan")
             return
-        idx = self.monitor_idx
-        anogan = self.inverter.invert(self.val_images[idx]).scores
-        logs["val_auroc_anogan"] = auroc(self.val_is_anomaly[idx], anogan)
+        logs["val_auroc_anogan"] = float("nan")
+        if self.search:
+            idx = self.monitor_idx
+            logs["val_auroc_anogan"] = auroc(self.val_is_anomaly[idx], self.inverter.invert(self.val_images[idx]).scores)
         knn = FeatureKNN(self.model.discriminator, **FEATURE_KNN).fit(self.train_images)
         logs["val_auroc_features"] = auroc(self.val_is_anomaly, knn.score(self.val_images))
 

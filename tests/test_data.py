@@ -315,3 +315,14 @@ def test_export_folder_command(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "f" / "train").iterdir()) == ["a_b", "c"]
     assert main(["export-folder", str(tmp_path / "nope.npz"), str(tmp_path / "g")]) == 2
     assert "Unknown dataset" in capsys.readouterr().err and not (tmp_path / "g").exists()
+
+
+def test_stratified_indices_keep_each_class_in_its_share_and_are_seeded():
+    classes = np.repeat([0, 1, 2, 7], [500, 300, 150, 50])  # shares 50 %, 30 %, 15 %, 5 %
+    idx = data.stratified_indices(classes, 101, seed=3)
+    assert len(idx) == 101 and len(set(idx)) == 101 and (np.diff(idx) > 0).all()
+    assert np.bincount(classes[idx], minlength=8)[[0, 1, 2, 7]].tolist() == [51, 30, 15, 5]  # 50.5 rounded up: the largest remainder
+    np.testing.assert_array_equal(idx, data.stratified_indices(classes, 101, seed=3))
+    assert not np.array_equal(idx, data.stratified_indices(classes, 101, seed=4))
+    np.testing.assert_array_equal(data.stratified_indices(classes, 0), np.arange(1000))  # 0: all
+    np.testing.assert_array_equal(data.stratified_indices(classes, 5000), np.arange(1000))

@@ -132,7 +132,7 @@ def test_the_readme_lists_each_artefact_beside_the_notebook_that_writes_it():
 def test_save_parameters_keeps_earlier_notebooks_and_drops_later_ones(tmp_path):
     run = runs.Run(tmp_path)
     namespace = {"run_dir": str(tmp_path), "seed": 3, "steps": 7, "z_learning_rate": 0.5, "lam": 0.2,
-                 "inversion_batch_size": 8, "false_alarm_rate": 0.1, "unrelated": 1}
+                 "inversion_batch_size": 8, "anogan_images": 50, "false_alarm_rate": 0.1, "unrelated": 1}
     files.write_json(tmp_path / "parameters.json", {"01_data_prep": {"seed": 0}, "04_encoder": {"seed": 1}})
     run.save_parameters("03_latent_inversion", namespace)
     recorded = run.parameters()

@@ -52,6 +52,11 @@ def test_validation_of_normals_only_has_no_auroc():
     assert metrics.auroc([0, 1], [0.1, 0.2]) == 1.0
 
 
+def test_scored_keeps_the_images_a_detector_scored():
+    scores, is_anomaly, digits = metrics.scored([0.5, np.nan, 0.1, np.nan], [1, 1, 0, 0], [7, 8, 1, 2])
+    assert scores.tolist() == [0.5, 0.1] and is_anomaly.tolist() == [1, 0] and digits.tolist() == [7, 1]
+
+
 def test_auroc_per_pair_tells_which_normal_class_an_anomalous_one_is_taken_for():
     # class 7 scores like the normal 1s, above the normal 0s; class 9 above both
     digits = np.array([0, 0, 1, 1, 7, 7, 9, 9])
@@ -70,9 +75,13 @@ def test_pairs_command_prints_the_table_of_a_run_and_refuses_an_unknown_detector
     np.savez(tmp_path / "test_scores.npz", digits=digits, is_anomaly=(digits == 7).astype(int),
              feature_knn=np.array([0.1, 0.8, 0.9, 0.7, 0.2, 0.6]))
     write_json(tmp_path / "metrics.json", {"best_on_validation": "feature_knn",
-                                           "detectors": {"feature_knn": {"label": "Discriminator-feature kNN"}}})
+                                           "detectors": {"feature_knn": {"label": "Discriminator-feature kNN"}, "anogan": {"label": "AnoGAN"}}})
     assert main(["pairs", "--run", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Test AUROC of Discriminator-feature kNN") and "the hardest pairs: 7 vs 1 0.750, 7 vs 0 1.000." in out
+    np.savez(tmp_path / "test_scores.npz", digits=digits, is_anomaly=(digits == 7).astype(int),  # AnoGAN: NaN outside its sample
+             feature_knn=np.array([0.1, 0.8, 0.9, 0.7, 0.2, 0.6]), anogan=np.array([0.1, 0.95, 0.9, np.nan, np.nan, 0.6]))
+    assert main(["pairs", "--run", str(tmp_path), "--detector", "anogan"]) == 0
+    assert "the hardest pairs: 7 vs 1 0.500, 7 vs 0 1.000." in capsys.readouterr().out
     assert main(["pairs", "--run", str(tmp_path), "--detector", "pca"]) == 2
-    assert "has no test scores of 'pca'; its detectors: feature_knn." in capsys.readouterr().err
+    assert "has no test scores of 'pca'; its detectors: anogan, feature_knn." in capsys.readouterr().err

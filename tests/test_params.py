@@ -58,6 +58,17 @@ def test_plain_forms():
         "learning_rate": 0.001, "epochs": 3, "anomaly_digits": None, "lam": 1}
 
 
+@pytest.mark.parametrize("values", [{"select_epoch": "anogan"}, {"select_epoch": "anogan", "monitor_steps": 0},
+                                    {"monitor_steps": 0, "select_epoch": "anogan", "epochs": 3}])
+def test_values_allowed_alone_but_not_together_are_refused_with_what_to_do(values):
+    with pytest.raises(ParameterError) as err:  # the default monitor_steps, 0, turns off the monitor select_epoch anogan needs
+        params.check_values(values)
+    assert str(err.value).startswith('select_epoch "anogan" keeps the epoch by AnoGAN\'s quick score, which monitor_steps 0')
+    assert "give monitor_steps a number of steps such as 30" in str(err.value)
+    assert params.check_values({"select_epoch": "anogan", "monitor_steps": 30}) == {"select_epoch": "anogan", "monitor_steps": 30}
+    assert params.check_values({"select_epoch": "last", "monitor_steps": 0}) == {"select_epoch": "last", "monitor_steps": 0}
+
+
 def test_a_notebook_run_by_hand_refuses_a_bad_value():
     namespace = {name: PARAMETERS[name].default for name in params.notebook_names("02_train_gan")}
     assert params.check("02_train_gan", namespace)["epochs"] == 15
@@ -72,6 +83,7 @@ def test_a_notebook_run_by_hand_refuses_a_bad_value():
     (["-p", "normal_digits", "3"], "error: normal_digits must be a non-empty list"),
     (["-p", "epochs", "0", "--seeds", "2"], "error: epochs must be a whole number of at least 1; got 0."),
     (["-f", "no/such/file.yaml"], "error: no/such/file.yaml does not exist"),
+    (["-p", "select_epoch", "anogan"], 'error: select_epoch "anogan" keeps the epoch by AnoGAN\'s quick score'),
 ])
 def test_the_command_line_refuses_with_exit_status_2_and_writes_nothing(args, sentence, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(runner, "RUNS_DIR", tmp_path)

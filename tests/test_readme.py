@@ -43,3 +43,23 @@ def test_reference_table_has_labels_in_table_order_and_no_std_for_one_seed(tmp_p
     lines = report.reference(summary, metrics).splitlines()
     assert lines[2] == "| AnoGAN (5 steps) | GAN score | 0.700 ± 0.010 | 0.600 | 0.200 | 1 |"
     assert lines[3] == "| PCA reconstruction | baseline | 0.500 | 0.400 | 0.300 | 1 |"
+
+
+def test_the_tables_say_how_many_test_images_each_detector_scored_and_give_its_auroc_on_anogans_sample(tmp_path):
+    summary = tmp_path / "summary.csv"
+    columns = ["auroc", "auroc_on_anogan_sample", "n_images", "auprc", "f1"]
+    summary.write_text("," + ",".join(c for c in columns for _ in range(3)) + "\n," + "mean,std,count," * 4 + "mean,std,count\n"
+                       "detector" + "," * 15 + "\npca,0.8,0.01,2,0.75,0.02,2,10000,0,2,0.4,,2,0.3,,2\n"
+                       "anogan,0.7,0.01,2,0.7,0.01,2,1000,0,2,0.6,,2,0.2,,2\n")
+    detectors = {"anogan": {"label": "AnoGAN (5 steps)", "kind": "GAN score"}, "pca": {"label": "PCA reconstruction", "kind": "baseline"}}
+    lines = report.reference(summary, {"detectors": detectors}).splitlines()
+    assert lines[0] == "| detector | kind | test images | test AUROC | AUROC on AnoGAN's sample | AUPRC | F1 at the validation threshold | seeds |"
+    assert lines[2] == "| AnoGAN (5 steps) | GAN score | 1,000 | 0.700 ± 0.010 | 0.700 ± 0.010 | 0.600 | 0.200 | 2 |"
+    assert lines[3] == "| PCA reconstruction | baseline | 10,000 | 0.800 ± 0.010 | 0.750 ± 0.020 | 0.400 | 0.300 | 2 |"
+    run = {k: {"label": k, "kind": "GAN score", "n_images": 10000, "auroc": 0.9, "auroc_on_anogan_sample": 0.85, "auprc": 0.8, "f1": 0.7,
+               "precision": 0.6, "recall": 0.5, "false_alarm_rate": 0.05} for k in report.DETECTOR_NOTEBOOKS}
+    run["anogan"].update(n_images=1000, auroc_on_anogan_sample=0.9)
+    lines = report.default_run({"detectors": run, "best_on_validation": "pca"}).splitlines()
+    assert lines[0].startswith("| detector | kind | test images | AUROC | AUROC on AnoGAN's sample | AUPRC |")
+    assert "| anogan | GAN score | 1,000 | 0.900 | 0.900 | 0.800 |" in lines[2]
+    assert "| **pca** | **GAN score** | **10,000** | **0.900** | **0.850** |" in "\n".join(lines)

@@ -18,14 +18,14 @@ def test_every_notebook_takes_a_run_dir(declared):
     assert all("run_dir" in params for params in declared.values())
 
 
-def test_only_run_dir_seed_and_distribute_are_shared_between_notebooks(declared):
+def test_only_run_dir_seed_distribute_and_anogan_images_are_shared_between_notebooks(declared):
     # the runner passes a value to every notebook that declares the name, so one name must mean one thing
     seen = {}
     for notebook, params in declared.items():
         for name in params:
             seen.setdefault(name, []).append(notebook)
     shared = {name for name, notebooks in seen.items() if len(notebooks) > 1}
-    assert shared <= {"run_dir", "seed", "distribute"}
+    assert shared <= {"run_dir", "seed", "distribute", "anogan_images"}  # the last: AnoGAN's sample of validation (03) and test (05)
 
 
 def test_unknown_parameter_lists_the_valid_ones(declared):
@@ -68,6 +68,9 @@ def test_summary_reads_metrics_json(tmp_path):
     line = runner.summary(tmp_path)
     assert line.startswith("Test AUROC on 10000 images: AnoGAN (5 steps) 0.700, kNN distance 0.900. Best on validation: kNN distance.")
     assert str(tmp_path) in line
+    detectors["anogan"]["n_images"] = 1000  # its search scored a sample of the test images
+    write_json(tmp_path / "metrics.json", {"detectors": detectors, "best_on_validation": "pixel_knn"})
+    assert runner.summary(tmp_path).startswith("Test AUROC on 10000 images: AnoGAN (5 steps) 0.700 (on 1000 of them), kNN distance 0.900.")
 
 
 def test_rerun_from_a_notebook_keeps_the_parameters_the_run_was_made_with(tmp_path):

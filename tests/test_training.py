@@ -160,6 +160,15 @@ def test_checkpoints_of_an_older_training_format_are_not_resumed(tmp_path):
         fit(tmp_path, 2)
 
 
+def test_monitor_steps_0_turns_off_anogans_quick_score_and_keeps_the_feature_score(tmp_path, monkeypatch):
+    x = tiny_data(16)
+    monitor = training.ValidationAUROC(tiny_data(40), x, np.r_[np.zeros(8), np.ones(8)], np.arange(4, 12), steps=0)
+    monkeypatch.setattr(training.Inverter, "invert", lambda *a, **k: pytest.fail("the AnoGAN monitor searched"))
+    _, history = fit(tmp_path, 1, monitor)
+    assert history["val_auroc_anogan"].isna().all()
+    assert history["val_auroc_features"].between(0, 1).all()
+
+
 def test_monitor_logs_nan_without_validation_anomalies(tmp_path, capsys):
     x = tiny_data(16)
     monitor = training.ValidationAUROC(tiny_data(40), x, np.zeros(16), np.arange(8), steps=2)
@@ -280,3 +289,45 @@ def test_each_stabiliser_trains_with_fit(tmp_path, gan_loss, spectral_norm, ema_
     restored = keras.models.load_model(tmp_path / "checkpoints" / "epoch_001.keras")
     assert (restored.gan_loss, restored.ema_decay) == (gan_loss, ema_decay)
     np.testing.assert_array_equal(restored.discriminator(x[:4]).numpy(), gan.discriminator(x[:4]).numpy())
+
+
+# The self-supervised rotation task on the discriminator (SS-GAN).
+
+def test_rotate_quarters_turns_image_i_by_i_mod_4_quarter_turns():
+    x = tiny_data(6)
+    turned, turns = models.rotate_quarters(x)
+    assert turns.numpy().tolist() == [0, 1, 2, 3, 0, 1]
+    for image, result, k in zip(x, turned.numpy(), turns.numpy()):
+        np.testing.assert_array_equal(result, np.rot90(image, k, axes=(0, 1)))
+
+
+def test_the_rotation_task_joins_both_losses_and_its_head_is_trained_with_the_discriminator():
+    gan = tiny_gan(rotation_weight=1.0)
+    x = tiny_data(32)
+    head_before = [w.numpy() for w in gan.rotation_head.weights]
+    turned, turns = models.rotate_quarters(x)  # the task's loss, by hand: cross-entropy of the head's logits
+    logits = gan.rotation_head(models.feature_extractor(gan.discriminator)(turned)).numpy()
+    expected = np.mean(np.log(np.exp(logits).sum(1)) - logits[np.arange(32), turns.numpy()])
+    assert float(gan.rotation_loss(x)) == pytest.approx(expected, rel=1e-5)
+    logs = gan.train_step(x)
+    assert set(logs) == {"d_loss", "g_loss", "rotation_loss"} and float(logs["rotation_loss"]) == pytest.approx(expected, rel=1e-5)
+    assert not np.allclose(head_before[0], gan.rotation_head.weights[0].numpy())
+    assert set(tiny_gan().train_step(x)) == {"d_loss", "g_loss"}  # off: no head, no column
+    assert tiny_gan().rotation_head is None
+
+
+def test_a_checkpoint_keeps_the_rotation_head_and_resumes_like_an_uninterrupted_training(tmp_path):
+    whole, _ = fit(tmp_path / "whole", 2, gan=tiny_gan(rotation_weight=0.5))
+    fit(tmp_path / "parts", 1, gan=tiny_gan(rotation_weight=0.5))
+    resumed, history = fit(tmp_path / "parts", 2, gan=tiny_gan(rotation_weight=0.5))
+    assert "rotation_loss" in history.columns and history["rotation_loss"].notna().all()
+    for a, b in zip(whole.rotation_head.weights + whole.discriminator.weights, resumed.rotation_head.weights + resumed.discriminator.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    restored = keras.models.load_model(tmp_path / "whole" / "checkpoints" / "epoch_002.keras")
+    assert restored.rotation_weight == 0.5
+
+
+@pytest.mark.parametrize("weight", [-1, True, "1", float("inf")])
+def test_a_bad_rotation_weight_is_refused(weight):
+    with pytest.raises(ValueError, match="rotation_weight must be 0 .* or a positive number"):
+        tiny_gan(rotation_weight=weight)
