@@ -27,18 +27,17 @@ def _rows(header, rows):
 def default_run(metrics):
     """The seed-0 run's test metrics of every detector at its validation threshold; the best on validation in bold.
     With how many test images each scored and its AUROC on AnoGAN's sample, for a run that records them."""
+    sample = all("auroc_on_anogan_sample" in metrics["detectors"][key] for key in DETECTOR_NOTEBOOKS)  # older runs: without
+    columns = [("test images", "n_images"), ("AUROC", "auroc"), ("AUROC on AnoGAN's sample", "auroc_on_anogan_sample"),
+               ("AUPRC", "auprc"), ("F1", "f1"), ("precision", "precision"), ("recall", "recall"),
+               ("false alarms on test", "false_alarm_rate")]
+    columns = [c for c in columns if sample or c[1] not in ("n_images", "auroc_on_anogan_sample")]
     rows = []
     for key in DETECTOR_NOTEBOOKS:
         m = metrics["detectors"][key]
-        sample = [f"{m['n_images']:,}", f"{m['auroc_on_anogan_sample']:.3f}"] if "auroc_on_anogan_sample" in m else []
-        cells = [m["label"], m["kind"], *sample[:1], f"{m['auroc']:.3f}", *sample[1:]] + [
-            f"{m[k]:.3f}" for k in ("auprc", "f1", "precision", "recall", "false_alarm_rate")]
-        if key == metrics["best_on_validation"]:
-            cells = [f"**{c}**" for c in cells]
-        rows.append(cells)
-    sample = all("auroc_on_anogan_sample" in metrics["detectors"][key] for key in DETECTOR_NOTEBOOKS)  # older runs: without
-    return _rows(["detector", "kind", *(["test images"] if sample else []), "AUROC", *(["AUROC on AnoGAN's sample"] if sample else []),
-                  "AUPRC", "F1", "precision", "recall", "false alarms on test"], rows)
+        cells = [m["label"], m["kind"]] + [f"{m[k]:,}" if k == "n_images" else f"{m[k]:.3f}" for _, k in columns]
+        rows.append([f"**{c}**" for c in cells] if key == metrics["best_on_validation"] else cells)
+    return _rows(["detector", "kind", *(name for name, _ in columns)], rows)
 
 
 def per_digit(metrics):
@@ -49,22 +48,28 @@ def per_digit(metrics):
 
 
 def reference(summary_csv, metrics):
-    """Mean ± std over seeds of each detector's test AUROC, AUPRC and F1 (a ``--seeds`` run's summary.csv; one seed: no std).
+    """Mean ± std over seeds of each detector's test AUROC, AUPRC and F1 (a ``--seeds`` run's summary.csv; one seed: no std),
+    with how many test images each scored and its AUROC on AnoGAN's sample, for a summary that records them.
 
     Rows follow the tables' order of detectors, named by the labels and kinds of ``metrics``.
     """
     table = pd.read_csv(summary_csv, header=[0, 1], index_col=0)
     sample = "auroc_on_anogan_sample" in table.columns.get_level_values(0)  # a summary made before AnoGAN scored a sample: without
+    columns = [("test images", "n_images"), ("test AUROC", "auroc"), ("AUROC on AnoGAN's sample", "auroc_on_anogan_sample"),
+               ("AUPRC", "auprc"), ("F1 at the validation threshold", "f1")]
+    columns = [c for c in columns if sample or c[1] not in ("n_images", "auroc_on_anogan_sample")]
+
+    def cell(r, m):
+        if m == "n_images":
+            return f"{r[(m, 'mean')]:,.0f}"
+        return f"{r[(m, 'mean')]:.3f}" + ("" if pd.isna(r[(m, 'std')]) else f" ± {r[(m, 'std')]:.3f}")
+
     rows = []
     for key in [k for k in DETECTOR_NOTEBOOKS if k in table.index]:
         r = table.loc[key]
-        shown = ("auroc", "auroc_on_anogan_sample", "auprc", "f1") if sample else ("auroc", "auprc", "f1")
-        cells = [f"{r[(m, 'mean')]:.3f}" + ("" if pd.isna(r[(m, 'std')]) else f" ± {r[(m, 'std')]:.3f}") for m in shown]
-        if sample:
-            cells.insert(0, f"{r[('n_images', 'mean')]:,.0f}")
-        rows.append([metrics["detectors"][key]["label"], metrics["detectors"][key]["kind"], *cells, str(int(r[("auroc", "count")]))])
-    header = ["test images", "test AUROC", "AUROC on AnoGAN's sample", "AUPRC", "F1 at the validation threshold"]
-    return _rows(["detector", "kind", *(header if sample else header[1:2] + header[3:]), "seeds"], rows)
+        rows.append([metrics["detectors"][key]["label"], metrics["detectors"][key]["kind"], *(cell(r, m) for _, m in columns),
+                     str(int(r[("auroc", "count")]))])
+    return _rows(["detector", "kind", *(name for name, _ in columns), "seeds"], rows)
 
 
 def tables(figures=FIGURES):
