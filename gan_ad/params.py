@@ -140,8 +140,8 @@ _DECLARED = [
               choices=("refuse", "skip")),
     Parameter("latent_dim", "int", 64, "size of the latent code z", (N02,), 1),
     Parameter("width", "int", 64, "filters of the first conv layer (the second has twice as many)", (N02,), 1),
-    Parameter("batch_size", "int", 128, "training images per step of the GAN", (N02,), 1),
-    Parameter("epochs", "int", 15, "passes over the training digits", (N02,), 1),
+    Parameter("batch_size", "int", 16, "training images per step of the GAN", (N02,), 1),
+    Parameter("epochs", "int", 3, "passes over the training digits", (N02,), 1),
     Parameter("learning_rate", "float", 0.0002, "Adam step size of the GAN", (N02,), 0, 1, True),
     Parameter("gan_loss", "choice", "bce", '"bce" (non-saturating DCGAN loss), "hinge" (SN-GAN\'s hinge loss) or "wgan-gp" '
               '(Wasserstein GAN with gradient penalty, f-AnoGAN\'s)', (N02,), choices=("bce", "hinge", "wgan-gp")),

@@ -71,7 +71,7 @@ def test_values_allowed_alone_but_not_together_are_refused_with_what_to_do(value
 
 def test_a_notebook_run_by_hand_refuses_a_bad_value():
     namespace = {name: PARAMETERS[name].default for name in params.notebook_names("02_train_gan")}
-    assert params.check("02_train_gan", namespace)["epochs"] == 15
+    assert params.check("02_train_gan", namespace)["epochs"] == 3
     with pytest.raises(ParameterError, match="batch_size must be a whole number of at least 1; got 0"):
         params.check("02_train_gan", {**namespace, "batch_size": 0})
 
@@ -111,4 +111,4 @@ def test_params_prints_the_table_from_the_declaration(capsys):
     for p in PARAMETERS.values():
         assert p.name in out and p.meaning in out
     assert main(["params", "--markdown"]) == 0
-    assert "| `epochs` | 02 | `15` | a whole number of at least 1 | passes over the training digits |" in capsys.readouterr().out
+    assert "| `epochs` | 02 | `3` | a whole number of at least 1 | passes over the training digits |" in capsys.readouterr().out
