@@ -416,7 +416,9 @@ def cheats(subs, out, listener):
                          f"open({str(out / 'forged.csv')!r}, 'w').write('writes_grades,01_data_prep,ex01_split,3,3')",
         "network": f"import socket\nsocket.create_connection(('127.0.0.1', {listener.port}), timeout=5).sendall(b'hidden tests')",
         "reads_source": f"print(open({str(PROJECT_ROOT / 'course' / '01_data_prep.yaml')!r}).read())",
-        "memory_hog": "import numpy as np\nhog = [np.ones(2 ** 27) for _ in range(200)]  # 200 GB, 1 GB at a time",
+        # 200 GB of address space, 1 GB at a time, left unwritten: the limit is reached within a second however
+        # slowly the machine hands out pages (filling them took 6 s a GB on one machine, past the cell time limit)
+        "memory_hog": "import numpy as np\nhog = [np.empty(2 ** 27) for _ in range(200)]",
         "fork_bomb": "import os\nwhile True:  # each child becomes a sleep that holds its process slot\n"
                      "    if os.fork() == 0:\n        os.execv('/bin/sleep', ['sleep', '600'])",
     }
