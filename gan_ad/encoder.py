@@ -72,6 +72,18 @@ class EncoderTraining(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
 
+def optimizer(learning_rate, schedule="constant", steps=None):
+    """Adam for :class:`EncoderTraining`: a constant step size, or with ``schedule="cosine"`` one that
+    falls from ``learning_rate`` to 0 along a half cosine over ``steps`` training steps (all epochs')."""
+    if schedule == "cosine":
+        if not steps or steps < 1:
+            raise ValueError(f"a cosine schedule needs the number of training steps, got {steps!r}.")
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+    elif schedule != "constant":
+        raise ValueError(f'schedule is "constant" or "cosine", not {schedule!r}.')
+    return keras.optimizers.Adam(learning_rate)
+
+
 def fit_encoder(training, train_images, val_images, run_dir, epochs, batch_size=128, patience=3, seed=0, verbose=1):
     """Train an :class:`EncoderTraining` (compiled) and save its encoder as ``run_dir/encoder.keras``.
 

@@ -164,9 +164,11 @@ _DECLARED = [
     Parameter("anogan_images", "int", 1000, "validation (03) and test (05) images AnoGAN's search scores: a sample with "
               "each class in its share (0: all); the other detectors score all, and are also reported on it", (N03, N05), 0),
     Parameter("false_alarm_rate", "float", 0.05, "share of validation normals allowed above the threshold", (N03,), 0, 1, True, True),
-    Parameter("encoder_epochs", "int", 10, "at most this many passes of the encoder over the training digits", (N04,), 1),
+    Parameter("encoder_epochs", "int", 3, "at most this many passes of the encoder over the training digits", (N04,), 1),
     Parameter("patience", "int", 3, "stop the encoder after this many epochs without a lower validation loss", (N04,), 1),
     Parameter("encoder_learning_rate", "float", 0.001, "Adam step size for the encoder", (N04,), 0, 1, True),
+    Parameter("encoder_schedule", "choice", "cosine", '"constant" step size, or "cosine": from encoder_learning_rate down to 0 '
+              'over encoder_epochs', (N04,), choices=("constant", "cosine")),
     Parameter("refine_steps", "int", 10, "search steps started from the encoder's z", (N04,), 1),
     Parameter("feature_k", "ints", [1, 5, 10], "kNN in discriminator features: numbers of neighbours tried on validation", (N04,), 1),
     Parameter("feature_components", "ints", [16, 32, 64], "... and PCA dimensions tried on validation", (N04,), 1),

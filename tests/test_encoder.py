@@ -41,6 +41,20 @@ def test_training_moves_only_the_encoder_and_lowers_the_score(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "encoder_history.csv").assign(epoch=lambda h: h["epoch"] + 1), history)
 
 
+def test_a_cosine_schedule_falls_from_the_learning_rate_to_zero_and_a_constant_one_stays():
+    def rate_at(optimizer, step):
+        optimizer.iterations.assign(step)
+        return float(optimizer.learning_rate)
+
+    cosine, constant = encoder.optimizer(0.01, "cosine", steps=10), encoder.optimizer(0.01, "constant")
+    assert [rate_at(cosine, s) for s in (0, 5, 10)] == pytest.approx([0.01, 0.005, 0.0], abs=1e-7)
+    assert rate_at(constant, 10) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="cosine"):
+        encoder.optimizer(0.01, "linear")
+    with pytest.raises(ValueError, match="training steps"):
+        encoder.optimizer(0.01, "cosine")
+
+
 @pytest.mark.slow  # trains networks for a while
 def test_the_saved_encoder_is_the_best_validation_epoch(tmp_path):
     e, g, d = nets()
