@@ -166,7 +166,7 @@ _DECLARED = [
     Parameter("false_alarm_rate", "float", 0.05, "share of validation normals allowed above the threshold", (N03,), 0, 1, True, True),
     Parameter("encoder_epochs", "int", 3, "at most this many passes of the encoder over the training digits", (N04,), 1),
     Parameter("patience", "int", 3, "stop the encoder after this many epochs without a lower validation loss", (N04,), 1),
-    Parameter("encoder_learning_rate", "float", 0.001, "Adam step size for the encoder", (N04,), 0, 1, True),
+    Parameter("encoder_learning_rate", "float", 0.001, "Adam step size for the encoder (its first, with the cosine schedule)", (N04,), 0, 1, True),
     Parameter("encoder_schedule", "choice", "cosine", '"constant" step size, or "cosine": from encoder_learning_rate down to 0 '
               'over encoder_epochs', (N04,), choices=("constant", "cosine")),
     Parameter("refine_steps", "int", 10, "search steps started from the encoder's z", (N04,), 1),

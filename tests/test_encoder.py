@@ -65,6 +65,18 @@ def test_the_saved_encoder_is_the_best_validation_epoch(tmp_path):
     assert best == pytest.approx(history["val_loss"].min(), rel=1e-4)
 
 
+@pytest.mark.slow  # trains networks for a while
+def test_a_cosine_schedule_of_training_steps_ends_at_zero_on_the_last_step(tmp_path):
+    e, g, d = nets()
+    x = generated(g, 70)  # 2 full batches of 32 an epoch, and 6 images left over
+    training = encoder.EncoderTraining(e, g, d, lam=0.1)
+    steps = encoder.training_steps(len(x), batch_size=32, epochs=3)
+    training.compile(encoder.optimizer(0.01, "cosine", steps))
+    encoder.fit_encoder(training, x, x[:32], tmp_path, epochs=3, batch_size=32, patience=3, verbose=0)
+    assert steps == int(training.optimizer.iterations) == 6
+    assert float(training.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_search_from_the_encoders_z_refines_its_score():
     e, g, d = nets()
     x = generated(g, 6)
