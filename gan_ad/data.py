@@ -364,6 +364,11 @@ def load_split(run_dir, part, data_dir=DATA_DIR):
     return scale(x[idx]), digits, np.isin(digits, config["anomaly_digits"]).astype("int32")
 
 
+def steps_per_epoch(n_images, batch_size):
+    """How many batches :func:`train_dataset` makes of ``n_images`` (full batches only): the training steps of an epoch."""
+    return n_images // batch_size
+
+
 def train_dataset(images, batch_size=128, seed=0):
     """A shuffled, batched ``tf.data.Dataset`` of training images (full batches only)."""
     import tensorflow as tf  # here, not at the top: TensorFlow takes seconds to start, and notebook 01 never needs it

@@ -72,14 +72,10 @@ class EncoderTraining(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
 
-def training_steps(n_images, batch_size, epochs):
-    """The steps :func:`fit_encoder` takes in ``epochs`` epochs of full batches: the length of a cosine schedule."""
-    return epochs * (n_images // batch_size)
-
-
 def optimizer(learning_rate, schedule="constant", steps=None):
     """Adam for :class:`EncoderTraining`: a constant step size, or with ``schedule="cosine"`` one that
-    falls from ``learning_rate`` to 0 along a half cosine over ``steps`` training steps (:func:`training_steps`)."""
+    falls from ``learning_rate`` to 0 along a half cosine over ``steps`` training steps (epochs times
+    :func:`gan_ad.data.steps_per_epoch`)."""
     if schedule == "cosine":
         if not steps or steps < 1:
             raise ValueError(f"a cosine schedule needs the number of training steps, got {steps!r}.")

@@ -11,7 +11,6 @@ Random images in [-1, 1] stand in for digits: a step's time does not depend on w
 """
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -51,7 +50,6 @@ def ms_per_step(train_step, batch_size, jit_compile=False):
 
 
 if __name__ == "__main__":
-    keras.utils.set_random_seed(0)
     print("| GAN step, batch | ms per step | ms per digit |\n|---|---|---|")
     for batch in BATCHES:
         ms = ms_per_step(gan_step(), batch)

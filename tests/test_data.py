@@ -132,7 +132,7 @@ def test_train_dataset_yields_full_shuffled_batches():
     x = np.arange(10, dtype="float32").reshape(10, 1) * np.ones((10, 28 * 28), "float32")
     x = x.reshape(10, 28, 28, 1)
     batches = list(data.train_dataset(x, batch_size=4, seed=0))
-    assert [b.shape[0] for b in batches] == [4, 4]
+    assert [b.shape[0] for b in batches] == [4, 4] and data.steps_per_epoch(len(x), 4) == len(batches)
     with pytest.raises(data.DataError, match="fewer than one batch"):
         data.train_dataset(x, batch_size=11)
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from gan_ad import encoder, models
+from gan_ad import data, encoder, models
 from gan_ad.files import MissingStepError
 from gan_ad.inversion import Inverter
 
@@ -70,7 +70,7 @@ def test_a_cosine_schedule_of_training_steps_ends_at_zero_on_the_last_step(tmp_p
     e, g, d = nets()
     x = generated(g, 70)  # 2 full batches of 32 an epoch, and 6 images left over
     training = encoder.EncoderTraining(e, g, d, lam=0.1)
-    steps = encoder.training_steps(len(x), batch_size=32, epochs=3)
+    steps = 3 * data.steps_per_epoch(len(x), batch_size=32)
     training.compile(encoder.optimizer(0.01, "cosine", steps))
     encoder.fit_encoder(training, x, x[:32], tmp_path, epochs=3, batch_size=32, patience=3, verbose=0)
     assert steps == int(training.optimizer.iterations) == 6
