@@ -80,6 +80,32 @@ def rotate_quarters(images):
     return tf.gather(every, turns, axis=1, batch_dims=1), turns
 
 
+SHIFT = 2      # pixels: the contrastive task's views move a digit by at most this much each way
+SCALE = 0.1    # ... and draw it at most this much larger or smaller
+
+
+def build_projection_head(discriminator, width=256, size=128):
+    """The head of notebook 02's contrastive task: the discriminator's ``features`` -> a ``size``-number code
+    (SimCLR's projection: a hidden layer of ``width``, ReLU, then the code, compared by the cosine of two codes)."""
+    features = discriminator.get_layer(FEATURE_LAYER).output.shape[-1]
+    return keras.Sequential([keras.Input((features,)), layers.Dense(width, activation="relu"), layers.Dense(size)],
+                            name="projection_head")
+
+
+def augment(images, seed):
+    """Each image of a batch moved by up to ``SHIFT`` pixels each way and scaled by a factor between
+    ``1 - SCALE`` and ``1 + SCALE``, both drawn uniformly per image from the stateless ``seed``; what comes in from
+    beyond the border is background (-1). A digit stays the digit it was: no turns, no flips."""
+    n = tf.shape(images)[0]
+    draws = tf.random.stateless_uniform((n, 3), seed=seed, minval=-1.0, maxval=1.0)
+    side = 1.0 + SCALE * draws[:, 0]  # the box read, as a share of the image: smaller zooms in
+    steps = images.shape[1] - 1       # crop_and_resize's units: 1 is the distance from the first pixel to the last
+    top = 0.5 - side / 2 + SHIFT / steps * draws[:, 1]
+    left = 0.5 - side / 2 + SHIFT / steps * draws[:, 2]
+    boxes = tf.stack([top, left, top + side, left + side], axis=1)
+    return tf.image.crop_and_resize(images, boxes, tf.range(n), images.shape[1:3], extrapolation_value=-1.0)
+
+
 def feature_extractor(discriminator):
     """A model mapping images to the discriminator's ``features`` layer (same weights)."""
     return keras.Model(discriminator.inputs[0], discriminator.get_layer(FEATURE_LAYER).output, name="features")

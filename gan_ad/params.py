@@ -150,6 +150,8 @@ _DECLARED = [
               open_high=True),
     Parameter("rotation_weight", "float", 0.0, "0: off; else the weight of a self-supervised task on the discriminator: "
               "say by how many quarter turns a digit was rotated (SS-GAN)", (N02,), 0),
+    Parameter("contrastive_weight", "float", 2.0, "the weight of a contrastive task on the discriminator (0: off): "
+              "tell two slightly moved and scaled views of a digit from the other digits' (ContraD, SimCLR)", (N02,), 0),
     Parameter("monitor_size", "int", 512, "validation images of AnoGAN's quick score after every epoch (half normal, half anomalous)", (N02,), 2),
     Parameter("monitor_steps", "int", 0, "inversion steps of AnoGAN's quick score of those images (0: not scored; "
               "select_epoch \"anogan\" needs it)", (N02,), 0),

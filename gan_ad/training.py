@@ -16,18 +16,19 @@ from .data import balanced_indices
 from .files import DamagedFileError, atomic_path, load_json, load_keras, load_table, reading, require, write_json
 from .inversion import Inverter
 from .metrics import auroc, best_on_validation
-from .models import build_rotation_head, feature_extractor, rotate_quarters
+from .models import augment, build_projection_head, build_rotation_head, feature_extractor, rotate_quarters
 from .plots import image_grid, save_fig
 
 
 GAN_LOSSES = ("bce", "hinge", "wgan-gp")
 
 
-def check_gan_settings(gan_loss, ema_decay, rotation_weight=0.0):
-    """Raise a ValueError saying what is allowed unless ``gan_loss``, ``ema_decay`` and ``rotation_weight`` are valid
-    :class:`GAN` settings."""
-    if isinstance(rotation_weight, bool) or not isinstance(rotation_weight, (int, float)) or not 0 <= rotation_weight < float("inf"):
-        raise ValueError(f"rotation_weight must be 0 (no rotation task) or a positive number such as 1, not {rotation_weight!r}.")
+def check_gan_settings(gan_loss, ema_decay, rotation_weight=0.0, contrastive_weight=0.0):
+    """Raise a ValueError saying what is allowed unless ``gan_loss``, ``ema_decay``, ``rotation_weight`` and
+    ``contrastive_weight`` are valid :class:`GAN` settings."""
+    for name, weight, task in (("rotation_weight", rotation_weight, "rotation"), ("contrastive_weight", contrastive_weight, "contrastive")):
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+            raise ValueError(f"{name} must be 0 (no {task} task) or a positive number such as 1, not {weight!r}.")
     if gan_loss not in GAN_LOSSES:
         raise ValueError(f"gan_loss must be one of {', '.join(map(repr, GAN_LOSSES))}, not {gan_loss!r}.")
     if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0 <= ema_decay < 1:
@@ -60,22 +61,36 @@ class GAN(keras.Model):
     discriminator's loss, and ``ROTATION_G_SHARE`` of that weight joins the generator's, for its generated
     digits (their turns must be as recognisable as a real digit's). The features must then describe how a
     digit is drawn, upright or not, and not only whether it looks real.
+
+    ``contrastive_weight`` > 0 adds a contrastive task on the discriminator, the real-digit half of ContraD
+    (Jeong & Shin, 2021), which is SimCLR's loss (Chen et al., 2020): every real digit of a batch is drawn twice,
+    each time moved and scaled a little at random (:func:`gan_ad.models.augment`), and a head on D's ``features``
+    (``projection_head``) must give the two views of one digit codes closer (in cosine, over
+    ``CONTRASTIVE_TEMPERATURE``) than to the views of every other digit of the batch. Its cross-entropy, times
+    ``contrastive_weight``, joins the discriminator's loss. The features must then tell digits apart from each
+    other, whatever their exact place and size, and not only from generated ones.
     """
 
     ROTATION_G_SHARE = 0.2  # alpha / beta of Chen et al. (0.2 and 1)
+    CONTRASTIVE_TEMPERATURE = 0.1  # ContraD's
 
-    def __init__(self, generator, discriminator, seed=0, gan_loss="bce", ema_decay=0.0, rotation_weight=0.0, **kwargs):
-        check_gan_settings(gan_loss, ema_decay, rotation_weight)
+    def __init__(self, generator, discriminator, seed=0, gan_loss="bce", ema_decay=0.0, rotation_weight=0.0,
+                 contrastive_weight=0.0, **kwargs):
+        check_gan_settings(gan_loss, ema_decay, rotation_weight, contrastive_weight)
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = generator.input_shape[-1]
         self.seed = seed
         self.gan_loss, self.ema_decay, self.rotation_weight = gan_loss, ema_decay, rotation_weight
-        self.rotation_head = self.features = None
-        if rotation_weight:
+        self.contrastive_weight = contrastive_weight
+        self.rotation_head = self.projection_head = self.features = None
+        if rotation_weight or contrastive_weight:
             self.features = feature_extractor(discriminator)
+        if rotation_weight:
             self.rotation_head = build_rotation_head(discriminator)
+        if contrastive_weight:
+            self.projection_head = build_projection_head(discriminator)
         self.seed_generator = keras.random.SeedGenerator(seed)  # the noise z fed to the generator
         self.noise_start = self.seed_generator.state.numpy().copy()  # see resume_noise
         self.ema_generator = None
@@ -98,22 +113,41 @@ class GAN(keras.Model):
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.rotation_loss_tracker = keras.metrics.Mean(name="rotation_loss")
+        self.task_trackers = {name: keras.metrics.Mean(name=name) for name in self.tasks}
+
+    @property
+    def tasks(self):
+        """The names of the logged losses of the self-supervised tasks switched on, in order."""
+        return [name for name, weight in (("rotation_loss", self.rotation_weight), ("contrastive_loss", self.contrastive_weight))
+                if weight]
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker] + ([self.rotation_loss_tracker] if self.rotation_weight else [])
+        return [self.d_loss_tracker, self.g_loss_tracker, *self.task_trackers.values()]
 
     @property
     def critic_variables(self):
-        """What the discriminator's optimizer trains: the discriminator, and the rotation task's head if there is one."""
-        return self.discriminator.trainable_variables + (self.rotation_head.trainable_variables if self.rotation_head else [])
+        """What the discriminator's optimizer trains: the discriminator, and the heads of its tasks if there are some."""
+        heads = [head for head in (self.rotation_head, self.projection_head) if head is not None]
+        return self.discriminator.trainable_variables + [v for head in heads for v in head.trainable_variables]
 
     def rotation_loss(self, images):
         """The rotation task's cross-entropy on ``images``, each turned by its place in the batch (:class:`GAN`)."""
         turned, turns = rotate_quarters(images)
         logits = self.rotation_head(self.features(turned, training=True), training=True)
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(turns, logits))
+        return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def contrastive_loss(self, images):
+        """The contrastive task's loss on ``images`` (:class:`GAN`): two random views of each, and for each view the
+        cross-entropy of finding its twin among the other ``2 n - 1`` views by the cosine of their codes."""
+        n = tf.shape(images)[0]
+        views = augment(tf.concat([images, images], axis=0), self.replica_seed())  # view i and view n + i: one digit
+        codes = tf.math.l2_normalize(self.projection_head(self.features(views, training=True), training=True), axis=1)
+        logits = tf.matmul(codes, codes, transpose_b=True) / self.CONTRASTIVE_TEMPERATURE
+        logits -= 1e9 * tf.eye(2 * n)  # a view is not its own twin
+        twins = tf.concat([tf.range(n, 2 * n), tf.range(n)], axis=0)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(twins, logits))
         return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
     def noise(self, batch):
@@ -131,8 +165,8 @@ class GAN(keras.Model):
     @property
     def noise_draws(self):
         """Draws of the seed generator per ``train_step``: z for each critic step (and, for WGAN-GP, the mixing
-        weights), then z for the generator."""
-        return self.critic_steps * (2 if self.gan_loss == "wgan-gp" else 1) + 1
+        weights; for the contrastive task, the views), then z for the generator."""
+        return self.critic_steps * (1 + (self.gan_loss == "wgan-gp") + bool(self.contrastive_weight)) + 1
 
     def resume_noise(self):
         """Put the noise where it stood after the steps trained so far (after ``load_weights`` of a checkpoint).
@@ -178,9 +212,9 @@ class GAN(keras.Model):
         return self.bce(tf.ones_like(fake_logits), fake_logits)
 
     def critic_step(self, real, batch):
-        """One update of the discriminator; returns its loss and the rotation task's (0 without it)."""
+        """One update of the discriminator; returns its loss and a dict of its tasks' losses (:attr:`tasks`)."""
         z = self.noise(batch)
-        rotation = tf.constant(0.0)
+        tasks = {}
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
             real_logits = self.discriminator(real, training=True)
@@ -190,17 +224,20 @@ class GAN(keras.Model):
                 replicas = tf.distribute.get_strategy().num_replicas_in_sync
                 d_loss += self.GP_WEIGHT * self.gradient_penalty(real, fake) / replicas
             if self.rotation_weight:
-                rotation = self.rotation_loss(real)
-                d_loss += self.rotation_weight * rotation
+                tasks["rotation_loss"] = self.rotation_loss(real)
+                d_loss += self.rotation_weight * tasks["rotation_loss"]
+            if self.contrastive_weight:
+                tasks["contrastive_loss"] = self.contrastive_loss(real)
+                d_loss += self.contrastive_weight * tasks["contrastive_loss"]
         variables = self.critic_variables
         grads = tape.gradient(d_loss, variables)
         self.d_optimizer.apply_gradients(zip(grads, variables))
-        return d_loss, rotation
+        return d_loss, tasks
 
     def train_step(self, real):
         batch = tf.shape(real)[0]
         for _ in range(self.critic_steps):
-            d_loss, rotation = self.critic_step(real, batch)
+            d_loss, tasks = self.critic_step(real, batch)
 
         z = self.noise(batch)
         with tf.GradientTape() as tape:
@@ -217,13 +254,13 @@ class GAN(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync  # the losses were divided by it; log the plain loss
         self.d_loss_tracker.update_state(d_loss * replicas)
         self.g_loss_tracker.update_state(g_loss * replicas)
-        if self.rotation_weight:
-            self.rotation_loss_tracker.update_state(rotation * replicas)
+        for name, loss in tasks.items():
+            self.task_trackers[name].update_state(loss * replicas)
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed, "gan_loss": self.gan_loss, "ema_decay": self.ema_decay,
-                "rotation_weight": self.rotation_weight,
+                "rotation_weight": self.rotation_weight, "contrastive_weight": self.contrastive_weight,
                 "generator": keras.saving.serialize_keras_object(self.generator),
                 "discriminator": keras.saving.serialize_keras_object(self.discriminator)}
 
@@ -248,14 +285,15 @@ def distribution_strategy(name="auto"):
     return tf.distribute.get_strategy()
 
 
-def make_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5, seed=0, gan_loss="bce", ema_decay=0.0, rotation_weight=0.0):
+def make_gan(generator, discriminator, learning_rate=2e-4, beta_1=0.5, seed=0, gan_loss="bce", ema_decay=0.0, rotation_weight=0.0,
+             contrastive_weight=0.0):
     """Wrap the two networks in a compiled :class:`GAN` with DCGAN's Adam settings and noise seeded by ``seed``.
 
-    ``gan_loss``, ``ema_decay`` and ``rotation_weight``: see :class:`GAN`; WGAN-GP takes Gulrajani et al.'s Adam betas (0, 0.9)
+    ``gan_loss``, ``ema_decay``, ``rotation_weight`` and ``contrastive_weight``: see :class:`GAN`; WGAN-GP takes Gulrajani et al.'s Adam betas (0, 0.9)
     whatever ``beta_1`` says (momentum does not suit the critic's changing target). Under a ``tf.distribute`` strategy, build the
     networks and call this inside ``strategy.scope()``.
     """
-    gan = GAN(generator, discriminator, seed, gan_loss, ema_decay, rotation_weight)
+    gan = GAN(generator, discriminator, seed, gan_loss, ema_decay, rotation_weight, contrastive_weight)
     betas = {"beta_1": 0.0, "beta_2": 0.9} if gan_loss == "wgan-gp" else {"beta_1": beta_1}
     gan.compile(keras.optimizers.Adam(learning_rate, **betas), keras.optimizers.Adam(learning_rate, **betas))
     return gan

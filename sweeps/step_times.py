@@ -3,7 +3,7 @@
 python sweeps/step_times.py   (on an idle machine; the figures of docs/results.md: "Batch size",
 "What the discriminator learns", and XLA in "Time and memory of make run")
 
-Prints three tables: the GAN's step by batch size; by way of training D, at 128 digits; and both
+Prints three tables: the GAN's step by batch size; by way of training D, at 16 and 128 digits; and both
 training steps with and without XLA (``tf.function(..., jit_compile=True)``), at 16 and 128 digits.
 The GAN's plain step at 128 digits is timed in each table: the three figures show how much one
 measurement varies.
@@ -17,7 +17,8 @@ import tensorflow as tf
 from gan_ad import encoder, models, training
 
 BATCHES = (8, 16, 32, 128)
-OPTIONS = {"bce (the default)": {}, "rotation_weight 0.2": {"rotation_weight": 0.2}, "gan_loss wgan-gp": {"gan_loss": "wgan-gp"}}
+OPTIONS = {"bce, no task": {"contrastive_weight": 0.0}, "contrastive_weight 1.0": {"contrastive_weight": 1.0},
+           "rotation_weight 0.2": {"rotation_weight": 0.2}, "gan_loss wgan-gp": {"gan_loss": "wgan-gp"}}
 WARM_UP, REPEATS = 3, 100
 
 
@@ -54,9 +55,9 @@ if __name__ == "__main__":
     for batch in BATCHES:
         ms = ms_per_step(gan_step(), batch)
         print(f"| {batch} | {ms:.1f} | {ms / batch:.2f} |")
-    print("\n| way of training D, 128 digits | ms per step |\n|---|---|")
+    print("\n| way of training D | ms per step, 16 digits | ms per step, 128 digits |\n|---|---|---|")
     for name, settings in OPTIONS.items():
-        print(f"| {name} | {ms_per_step(gan_step(**settings), 128):.0f} |")
+        print(f"| {name} | {ms_per_step(gan_step(**settings), 16):.1f} | {ms_per_step(gan_step(**settings), 128):.0f} |")
     print("\n| step | batch | ms without XLA | ms with XLA |\n|---|---|---|---|")
     for name, make in (("GAN", gan_step), ("encoder", encoder_step)):
         for batch in (16, 128):

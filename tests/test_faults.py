@@ -37,7 +37,8 @@ def notebook_02_again(run_dir, epoch, original):
     models.seed_everything(config["seed"])
     gan = training.make_gan(models.build_generator(config["latent_dim"], config["width"]),
                             models.build_discriminator(config["width"], config["spectral_norm"]), config["learning_rate"],
-                            seed=config["seed"], gan_loss=config["gan_loss"], ema_decay=config["ema_decay"])
+                            seed=config["seed"], gan_loss=config["gan_loss"], ema_decay=config["ema_decay"],
+                            rotation_weight=config["rotation_weight"], contrastive_weight=config["contrastive_weight"])
     monitor = training.ValidationAUROC(x_train, x_val, is_anomaly_val, training.monitor_indices(is_anomaly_val, config["monitor_size"], 0),
                                        steps=config["monitor_steps"], seed=config["seed"])
     history = training.fit_gan(gan, data.train_dataset(x_train, config["batch_size"], config["seed"]), run.dir, epoch, config,

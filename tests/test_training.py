@@ -331,3 +331,92 @@ def test_a_checkpoint_keeps_the_rotation_head_and_resumes_like_an_uninterrupted_
 def test_a_bad_rotation_weight_is_refused(weight):
     with pytest.raises(ValueError, match="rotation_weight must be 0 .* or a positive number"):
         tiny_gan(rotation_weight=weight)
+
+
+# The contrastive task on the discriminator (the real-digit half of ContraD).
+
+def one_stroke():
+    image = np.full((1, 28, 28, 1), -1.0, "float32")
+    image[0, 8:20, 13:15] = 1.0  # a vertical bar: a 1
+    return image
+
+
+def ink_centre(image):
+    ink = (image[..., 0] + 1) / 2
+    rows, cols = np.indices(ink.shape)
+    return np.array([(rows * ink).sum(), (cols * ink).sum()]) / ink.sum()
+
+
+def row_spread(image):
+    """The standard deviation of the rows of an image's ink: its height, up to a constant."""
+    ink = ((image[..., 0] + 1) / 2).sum(axis=1)
+    rows = np.arange(len(ink))
+    mean = (rows * ink).sum() / ink.sum()
+    return np.sqrt(((rows - mean) ** 2 * ink).sum() / ink.sum())
+
+
+def test_augment_without_shift_or_scale_changes_nothing(monkeypatch):
+    monkeypatch.setattr(models, "SHIFT", 0)
+    monkeypatch.setattr(models, "SCALE", 0.0)
+    x = tiny_data(8)
+    np.testing.assert_allclose(models.augment(x, [1, 2]).numpy(), x, atol=1e-6)
+
+
+def test_augment_moves_a_digit_at_most_shift_pixels_and_scales_it_within_scale(monkeypatch):
+    images = np.repeat(one_stroke(), 200, axis=0)
+    views = models.augment(images, [3, 4]).numpy()
+    moves = np.array([ink_centre(view) - ink_centre(images[0]) for view in views])
+    assert np.abs(moves).max() <= models.SHIFT + 0.5  # the scale moves the centre too: by at most 0.1 * 6 px here
+    assert np.abs(moves).max() > 1  # it does move them
+    sizes = np.array([row_spread(view) for view in views]) / row_spread(images[0])  # how much longer the bar got
+    assert (sizes >= 1 / (1 + models.SCALE) - 0.03).all() and (sizes <= 1 / (1 - models.SCALE) + 0.03).all()
+    assert sizes.max() - sizes.min() > 0.1  # it does scale them
+    assert views.min() >= -1 - 1e-6 and views.max() <= 1 + 1e-6
+    np.testing.assert_array_equal(models.augment(images, [3, 4]).numpy(), views)  # the seed decides the views
+    assert not np.array_equal(models.augment(images, [3, 5]).numpy(), views)
+
+
+def test_the_contrastive_loss_is_simclrs_cross_entropy_of_finding_each_views_twin():
+    gan = tiny_gan(contrastive_weight=1.0)
+    x = tiny_data(6)
+    start = gan.seed_generator.state.numpy().copy()
+    loss = float(gan.contrastive_loss(x))
+    gan.seed_generator.state.assign(start)  # the same views again, by hand
+    views = models.augment(np.concatenate([x, x]), gan.replica_seed())
+    codes = gan.projection_head(models.feature_extractor(gan.discriminator)(views)).numpy()
+    codes /= np.linalg.norm(codes, axis=1, keepdims=True)
+    logits = codes @ codes.T / training.GAN.CONTRASTIVE_TEMPERATURE
+    np.fill_diagonal(logits, -np.inf)
+    twins = np.r_[np.arange(6, 12), np.arange(6)]
+    expected = np.mean(np.log(np.exp(logits).sum(1)) - logits[np.arange(12), twins])
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_contrastive_task_joins_the_discriminators_loss_and_its_head_is_trained_with_it():
+    gan = tiny_gan(contrastive_weight=1.0)
+    head_before = [w.numpy() for w in gan.projection_head.weights]
+    logs = gan.train_step(tiny_data(32))
+    assert set(logs) == {"d_loss", "g_loss", "contrastive_loss"} and float(logs["contrastive_loss"]) > 0
+    assert not np.allclose(head_before[0], gan.projection_head.weights[0].numpy())
+    assert gan.noise_draws == 3  # z, the views, z for G
+    assert tiny_gan().projection_head is None
+    both = tiny_gan(rotation_weight=1.0, contrastive_weight=1.0)
+    assert set(both.train_step(tiny_data(32))) == {"d_loss", "g_loss", "rotation_loss", "contrastive_loss"}
+
+
+def test_a_checkpoint_keeps_the_projection_head_and_resumes_like_an_uninterrupted_training(tmp_path):
+    whole, _ = fit(tmp_path / "whole", 2, gan=tiny_gan(contrastive_weight=0.5))
+    fit(tmp_path / "parts", 1, gan=tiny_gan(contrastive_weight=0.5))
+    resumed, history = fit(tmp_path / "parts", 2, gan=tiny_gan(contrastive_weight=0.5))
+    assert history["contrastive_loss"].notna().all()
+    for a, b in zip(whole.projection_head.weights + whole.discriminator.weights,
+                    resumed.projection_head.weights + resumed.discriminator.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    restored = keras.models.load_model(tmp_path / "whole" / "checkpoints" / "epoch_002.keras")
+    assert restored.contrastive_weight == 0.5
+
+
+@pytest.mark.parametrize("weight", [-1, True, "1", float("inf")])
+def test_a_bad_contrastive_weight_is_refused(weight):
+    with pytest.raises(ValueError, match="contrastive_weight must be 0 .* or a positive number"):
+        tiny_gan(contrastive_weight=weight)
