@@ -316,23 +316,6 @@ def test_the_rotation_task_joins_both_losses_and_its_head_is_trained_with_the_di
     assert tiny_gan().rotation_head is None
 
 
-def test_a_checkpoint_keeps_the_rotation_head_and_resumes_like_an_uninterrupted_training(tmp_path):
-    whole, _ = fit(tmp_path / "whole", 2, gan=tiny_gan(rotation_weight=0.5))
-    fit(tmp_path / "parts", 1, gan=tiny_gan(rotation_weight=0.5))
-    resumed, history = fit(tmp_path / "parts", 2, gan=tiny_gan(rotation_weight=0.5))
-    assert "rotation_loss" in history.columns and history["rotation_loss"].notna().all()
-    for a, b in zip(whole.rotation_head.weights + whole.discriminator.weights, resumed.rotation_head.weights + resumed.discriminator.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
-    restored = keras.models.load_model(tmp_path / "whole" / "checkpoints" / "epoch_002.keras")
-    assert restored.rotation_weight == 0.5
-
-
-@pytest.mark.parametrize("weight", [-1, True, "1", float("inf")])
-def test_a_bad_rotation_weight_is_refused(weight):
-    with pytest.raises(ValueError, match="rotation_weight must be 0 .* or a positive number"):
-        tiny_gan(rotation_weight=weight)
-
-
 # The contrastive task on the discriminator (the real-digit half of ContraD).
 
 def one_stroke():
@@ -362,7 +345,7 @@ def test_augment_without_shift_or_scale_changes_nothing(monkeypatch):
     np.testing.assert_allclose(models.augment(x, [1, 2]).numpy(), x, atol=1e-6)
 
 
-def test_augment_moves_a_digit_at_most_shift_pixels_and_scales_it_within_scale(monkeypatch):
+def test_augment_moves_a_digit_at_most_shift_pixels_and_scales_it_within_scale():
     images = np.repeat(one_stroke(), 200, axis=0)
     views = models.augment(images, [3, 4]).numpy()
     moves = np.array([ink_centre(view) - ink_centre(images[0]) for view in views])
@@ -404,19 +387,26 @@ def test_the_contrastive_task_joins_the_discriminators_loss_and_its_head_is_trai
     assert set(both.train_step(tiny_data(32))) == {"d_loss", "g_loss", "rotation_loss", "contrastive_loss"}
 
 
-def test_a_checkpoint_keeps_the_projection_head_and_resumes_like_an_uninterrupted_training(tmp_path):
-    whole, _ = fit(tmp_path / "whole", 2, gan=tiny_gan(contrastive_weight=0.5))
-    fit(tmp_path / "parts", 1, gan=tiny_gan(contrastive_weight=0.5))
-    resumed, history = fit(tmp_path / "parts", 2, gan=tiny_gan(contrastive_weight=0.5))
-    assert history["contrastive_loss"].notna().all()
-    for a, b in zip(whole.projection_head.weights + whole.discriminator.weights,
-                    resumed.projection_head.weights + resumed.discriminator.weights):
+# Both tasks of the discriminator: checkpoints and bad weights.
+
+TASKS = [("rotation_weight", "rotation_head", "rotation_loss"), ("contrastive_weight", "projection_head", "contrastive_loss")]
+
+
+@pytest.mark.parametrize("weight, head, loss", TASKS)
+def test_a_checkpoint_keeps_the_tasks_head_and_resumes_like_an_uninterrupted_training(tmp_path, weight, head, loss):
+    whole, _ = fit(tmp_path / "whole", 2, gan=tiny_gan(**{weight: 0.5}))
+    fit(tmp_path / "parts", 1, gan=tiny_gan(**{weight: 0.5}))
+    resumed, history = fit(tmp_path / "parts", 2, gan=tiny_gan(**{weight: 0.5}))
+    assert loss in history.columns and history[loss].notna().all()
+    for a, b in zip(getattr(whole, head).weights + whole.discriminator.weights,
+                    getattr(resumed, head).weights + resumed.discriminator.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     restored = keras.models.load_model(tmp_path / "whole" / "checkpoints" / "epoch_002.keras")
-    assert restored.contrastive_weight == 0.5
+    assert getattr(restored, weight) == 0.5
 
 
-@pytest.mark.parametrize("weight", [-1, True, "1", float("inf")])
-def test_a_bad_contrastive_weight_is_refused(weight):
-    with pytest.raises(ValueError, match="contrastive_weight must be 0 .* or a positive number"):
-        tiny_gan(contrastive_weight=weight)
+@pytest.mark.parametrize("weight", [name for name, _, _ in TASKS])
+@pytest.mark.parametrize("value", [-1, True, "1", float("inf")])
+def test_a_bad_task_weight_is_refused(weight, value):
+    with pytest.raises(ValueError, match=f"{weight} must be 0 .* or a positive number"):
+        tiny_gan(**{weight: value})
